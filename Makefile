@@ -1,0 +1,59 @@
+# wse: top-level build. `make` builds everything userspace and the module;
+# `make check` runs every test; `make demo` is the main job (see README.md).
+# Each folder contributes a build.mk that adds its targets to the lists below.
+
+BUILD      ?= build
+CC         ?= gcc
+WSE_CACHE  ?= /var/cache/wse
+export WSE_CACHE
+
+CSTD       := -std=c11 -D_GNU_SOURCE
+WARN       := -Wall -Wextra -Werror
+OPT        ?= -O2 -march=x86-64-v2 -g
+CFLAGS_USER = $(CSTD) $(WARN) $(OPT) -pthread -I. -fPIC
+# Host unit tests build everything they touch a second time with sanitizers.
+SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS_SAN  = $(CSTD) $(WARN) -O1 -g -pthread -I. $(SANFLAGS)
+LDLIBS_USER := -lm -pthread
+
+# Filled in by the build.mk files.
+ALL_TARGETS :=
+UNIT_TESTS  :=
+CLEAN_DIRS  := $(BUILD)
+
+.PHONY: all clean check check-unit check-qtest check-vm demo qemu module
+all:
+
+-include $(sort $(wildcard */build.mk */*/build.mk))
+
+all: $(ALL_TARGETS)
+
+# Object rules shared by every folder: build/obj (optimised) and build/san.
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SAN) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+check-unit: $(UNIT_TESTS)
+	tests/run-suite unit $(UNIT_TESTS)
+
+qemu:
+	tools/vm/build-qemu.sh
+
+check-qtest:
+	tests/qtest/run
+
+check-vm: all
+	tests/vm/run
+
+# The test command of README.md: every suite, one closing summary line.
+check:
+	tests/run-all
+
+clean:
+	rm -rf $(CLEAN_DIRS)

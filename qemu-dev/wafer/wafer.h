@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wafer.h - the wafer model: SRAM, PE grid, fabric and the tensor operations
+ * of the wse device, as a plain C library (no QEMU headers).
+ *
+ * The QEMU device translates the device addresses of an op record into SRAM
+ * byte offsets and hands the rewritten record to wafer_exec(); the model
+ * checks every operand against the SRAM size again, computes at native speed
+ * and returns the modelled WSE-3 cycles (docs/timing-model.md).
+ */
+#ifndef WAFER_H
+#define WAFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../wse_hw.h"
+
+enum wafer_preset {
+	WAFER_PRESET_SMALL = 0,	/* 64 x 64 PEs, 256 KiB each: 1 GiB, for tests */
+	WAFER_PRESET_CS3 = 1,	/* 762 x 1172 PEs, 48 KiB each: the WSE-3 */
+};
+
+struct wafer_config {
+	enum wafer_preset preset;
+	uint64_t sram_bytes;	/* 0: grid_w * grid_h * pe_sram_bytes of the preset */
+	uint32_t threads;	/* compute threads; 0: one per online CPU */
+};
+
+struct wafer_info {
+	uint64_t sram_bytes;
+	uint32_t grid_w, grid_h;
+	uint32_t pe_sram_bytes;
+	uint32_t clock_khz;
+};
+
+struct wafer;
+
+/* Returns NULL with errno set (EINVAL for a bad config, ENOMEM). */
+struct wafer *wafer_create(const struct wafer_config *config);
+void wafer_destroy(struct wafer *wafer);
+void wafer_get_info(const struct wafer *wafer, struct wafer_info *info);
+
+/*
+ * Host pointer to SRAM [offset, offset + len), or NULL if the range is not
+ * inside SRAM. SRAM is backed lazily: untouched pages read as zero.
+ */
+void *wafer_sram(struct wafer *wafer, uint64_t offset, uint64_t len);
+
+/* Zeroes all SRAM (device reset); releases the host memory behind it. */
+void wafer_reset(struct wafer *wafer);
+
+/* One operand of an op record: where its address field is and what it spans. */
+struct wafer_operand {
+	uint64_t *addr;		/* points into the record */
+	uint64_t bytes;		/* extent the op touches */
+	int writes;		/* 1 if the op writes through it */
+};
+
+#define WAFER_MAX_OPERANDS	16
+
+/*
+ * Validates the record's header, flags, reserved fields and shape
+ * (dimensions non-zero, products not overflowing) and lists its address
+ * operands. op points at a whole record of hdr.length bytes, which the
+ * caller has checked is at least sizeof(struct wse_hw_op_hdr) and not past
+ * the stream end. Returns the number of operands, or a negative
+ * enum wse_hw_status (-WSE_STATUS_ERR_OPCODE, _STREAM, _SHAPE).
+ * WSE_OP_COPY and WSE_OP_NOP are described too (COPY: src then dst).
+ */
+int wafer_op_operands(void *op, struct wafer_operand operands[WAFER_MAX_OPERANDS]);
+
+/*
+ * Executes a record whose address fields are SRAM byte offsets (the caller
+ * translated them). WSE_OP_COPY here copies SRAM to SRAM. Returns
+ * WSE_STATUS_OK or an error status; *cycles gets the modelled cost.
+ */
+int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles);
+
+/* Modelled cycles of moving bytes between host memory and SRAM over PCIe/IO. */
+uint64_t wafer_host_copy_cycles(const struct wafer *wafer, uint64_t bytes);
+
+/* Element conversions shared with the engine's reference code. */
+float wafer_f16_to_f32(uint16_t h);
+uint16_t wafer_f32_to_f16(float f);
+float wafer_bf16_to_f32(uint16_t b);
+uint16_t wafer_f32_to_bf16(float f);
+
+/* Bytes of a rows x cols weight matrix of dtype, 0 if invalid or overflowing. */
+uint64_t wafer_weight_bytes(uint32_t dtype, uint64_t rows, uint64_t cols);
+
+#endif /* WAFER_H */

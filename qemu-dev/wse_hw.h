@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wse_hw.h - the hardware contract of the wse PCIe device.
+ *
+ * Included by the QEMU device (qemu-dev/), the wafer model, the kernel driver
+ * (driver/) and the qtests, so that they can never disagree. docs/hw-spec.md
+ * describes the same contract in prose. All multi-byte fields are
+ * little-endian; every structure has a fixed size checked at compile time.
+ */
+#ifndef WSE_HW_H
+#define WSE_HW_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#endif
+
+/* ---- PCI identity ------------------------------------------------------ */
+#define WSE_PCI_VENDOR_ID	0x1e3a	/* unassigned in pci.ids; ours */
+#define WSE_PCI_DEVICE_ID	0x0003	/* "WSE-3" */
+#define WSE_PCI_CLASS		0x1200	/* processing accelerator */
+#define WSE_PCI_REVISION	0x01
+
+#define WSE_BAR_REGS		0	/* 64 KiB of registers */
+#define WSE_BAR_MSIX		1	/* MSI-X table and PBA */
+#define WSE_BAR_SRAM		2	/* optional debug window into SRAM */
+#define WSE_REGS_SIZE		0x10000
+#define WSE_SRAM_WINDOW_SIZE	(16u << 20)
+
+#define WSE_HW_MAGIC		0x33455357u	/* "WSE3" little-endian */
+#define WSE_HW_VERSION_MAJOR	1
+#define WSE_HW_VERSION_MINOR	0
+#define WSE_HW_VERSION		((WSE_HW_VERSION_MAJOR << 16) | WSE_HW_VERSION_MINOR)
+
+#define WSE_MAX_QUEUES		16
+#define WSE_MAX_CONTEXTS	1024
+#define WSE_PAGE_SIZE		4096u
+#define WSE_PAGE_SHIFT		12
+
+/* ---- BAR0 register map (all registers 32 bits wide) -------------------- */
+#define WSE_REG_MAGIC		0x000	/* RO WSE_HW_MAGIC */
+#define WSE_REG_VERSION		0x004	/* RO major << 16 | minor */
+#define WSE_REG_CAPS		0x008	/* RO WSE_CAP_* */
+#define WSE_REG_NUM_QUEUES	0x00c	/* RO hardware queue pairs */
+#define WSE_REG_SRAM_SIZE_LO	0x010	/* RO total SRAM bytes */
+#define WSE_REG_SRAM_SIZE_HI	0x014
+#define WSE_REG_GRID_W		0x018	/* RO PE columns */
+#define WSE_REG_GRID_H		0x01c	/* RO PE rows */
+#define WSE_REG_PE_SRAM		0x020	/* RO SRAM bytes per PE */
+#define WSE_REG_CLOCK_KHZ	0x024	/* RO modelled core clock */
+#define WSE_REG_STATUS		0x028	/* RO WSE_STATUS_* */
+#define WSE_REG_CONTROL		0x02c	/* WO WSE_CONTROL_* */
+#define WSE_REG_MAX_CONTEXTS	0x030	/* RO contexts the device can hold */
+#define WSE_REG_SERIAL		0x034	/* RO per-device serial number */
+
+/* Context table: host memory, WSE_REG_CTX_COUNT entries of wse_hw_ctx. */
+#define WSE_REG_CTX_BASE_LO	0x040
+#define WSE_REG_CTX_BASE_HI	0x044
+#define WSE_REG_CTX_COUNT	0x048	/* 0 disables translation */
+/*
+ * Writing a context id here waits until no command of that context is being
+ * executed and makes the device re-read the context's tables; the driver
+ * writes it after changing a context's map and before freeing what was
+ * unmapped. Reads return 0 once the invalidation is complete.
+ */
+#define WSE_REG_CTX_INVALIDATE	0x04c
+
+/* Device event ring: host memory, written by the device, MSI-X vector NUM_QUEUES. */
+#define WSE_REG_EVQ_BASE_LO	0x060
+#define WSE_REG_EVQ_BASE_HI	0x064
+#define WSE_REG_EVQ_SIZE	0x068	/* entries, power of two; 0 disables */
+#define WSE_REG_EVQ_TAIL	0x06c	/* RO next entry the device writes */
+#define WSE_REG_EVQ_HEAD	0x070	/* RW next entry the driver reads */
+#define WSE_REG_EVQ_DROPPED	0x074	/* RO events lost because the ring was full */
+
+/* Error log: the most recent device error, kept until the next one. */
+#define WSE_REG_ERR_STATUS	0x080	/* WSE_STATUS_ERR_* of the last error */
+#define WSE_REG_ERR_CONTEXT	0x084
+#define WSE_REG_ERR_ADDR_LO	0x088	/* faulting device address, if any */
+#define WSE_REG_ERR_ADDR_HI	0x08c
+#define WSE_REG_ERR_COUNT	0x090	/* RO errors since reset */
+
+/* Counters since the last reset; _LO is latched, read it first. */
+#define WSE_REG_CMDS_DONE_LO	0x0a0
+#define WSE_REG_CMDS_DONE_HI	0x0a4
+#define WSE_REG_CYCLES_LO	0x0a8	/* modelled device cycles executed */
+#define WSE_REG_CYCLES_HI	0x0ac
+
+/* Debug: fault injection, WSE_FAULT_* | queue << 8. Not for production use. */
+#define WSE_REG_FAULT_INJECT	0x0c0
+/* Debug: SRAM byte offset that BAR2 shows at its start (4 KiB aligned). */
+#define WSE_REG_SRAM_WINDOW_LO	0x0c8
+#define WSE_REG_SRAM_WINDOW_HI	0x0cc
+
+/* Per-queue register block i at WSE_REG_QUEUE(i). */
+#define WSE_REG_QUEUE_BASE	0x1000
+#define WSE_REG_QUEUE_STRIDE	0x40
+#define WSE_REG_QUEUE(i)	(WSE_REG_QUEUE_BASE + (i) * WSE_REG_QUEUE_STRIDE)
+#define WSE_QREG_SQ_BASE_LO	0x00
+#define WSE_QREG_SQ_BASE_HI	0x04
+#define WSE_QREG_CQ_BASE_LO	0x08
+#define WSE_QREG_CQ_BASE_HI	0x0c
+#define WSE_QREG_SIZE		0x10	/* entries in SQ and CQ, power of two, 2..4096 */
+#define WSE_QREG_ENABLE		0x14	/* 1 enables; 0 stops after the current command */
+#define WSE_QREG_SQ_TAIL	0x18	/* doorbell: driver writes next free SQ slot */
+#define WSE_QREG_CQ_HEAD	0x1c	/* doorbell: driver writes next CQ slot it will read */
+#define WSE_QREG_SQ_HEAD	0x20	/* RO next SQ slot the device will fetch */
+#define WSE_QREG_STATUS		0x24	/* RO WSE_QSTATUS_* */
+#define WSE_QREG_RESET		0x28	/* WO 1: abort, drop pending commands, heads = tails = 0 */
+
+/* WSE_REG_CAPS */
+#define WSE_CAP_F16		(1u << 0)
+#define WSE_CAP_BF16		(1u << 1)
+#define WSE_CAP_Q8_0		(1u << 2)
+#define WSE_CAP_FUSED_LAYER	(1u << 3)
+#define WSE_CAP_FAULT_INJECT	(1u << 4)
+#define WSE_CAP_SRAM_WINDOW	(1u << 5)
+
+/* WSE_REG_STATUS */
+#define WSE_STATUS_READY	(1u << 0)
+#define WSE_STATUS_FATAL	(1u << 1)	/* needs a device reset */
+
+/* WSE_REG_CONTROL */
+#define WSE_CONTROL_RESET	(1u << 0)	/* full reset; READY again when done */
+
+/* WSE_QREG_STATUS */
+#define WSE_QSTATUS_ENABLED	(1u << 0)
+#define WSE_QSTATUS_BUSY	(1u << 1)
+#define WSE_QSTATUS_HUNG	(1u << 2)	/* fault injection: stopped until reset */
+
+/* WSE_REG_FAULT_INJECT modes (bits 0..7); the queue index is bits 8..15. */
+#define WSE_FAULT_NONE		0
+#define WSE_FAULT_HANG_QUEUE	1	/* queue stops completing until it is reset */
+#define WSE_FAULT_FAIL_DMA	2	/* next host DMA of the queue fails */
+#define WSE_FAULT_CORRUPT_CQE	3	/* next completion carries a wrong sequence number */
+#define WSE_FAULT_SRAM_ERROR	4	/* uncorrectable SRAM error on the next command */
+#define WSE_FAULT_MODE_MASK	0xffu
+#define WSE_FAULT_QUEUE_SHIFT	8
+
+/* ---- MSI-X ------------------------------------------------------------- */
+/* Vector i (i < NUM_QUEUES) signals completions of queue i; the next one events. */
+#define WSE_MSIX_EVENT_VECTOR(nq)	(nq)
+#define WSE_MSIX_VECTORS(nq)		((nq) + 1)
+
+/* ---- Queue entries ----------------------------------------------------- */
+enum wse_hw_cmd_opcode {
+	WSE_CMD_NOP = 0,	/* completes at once with status OK */
+	WSE_CMD_EXEC = 1,	/* run the op stream at stream_dva */
+};
+
+/* Submission queue entry, 64 bytes. */
+struct wse_hw_sqe {
+	uint16_t opcode;	/* enum wse_hw_cmd_opcode */
+	uint16_t flags;		/* must be 0 */
+	uint32_t context;	/* address space the command runs in */
+	uint64_t seq;		/* echoed in the completion */
+	uint64_t stream_dva;	/* WSE_CMD_EXEC: first op record */
+	uint32_t stream_len;	/* bytes, multiple of 8, at most WSE_MAX_STREAM */
+	uint32_t reserved0;
+	uint64_t reserved[4];
+};
+
+#define WSE_MAX_STREAM		(1u << 20)
+
+/* Completion queue entry, 32 bytes. */
+struct wse_hw_cqe {
+	uint64_t seq;		/* the sqe's seq */
+	uint64_t cycles;	/* modelled device cycles the command took */
+	uint32_t status;	/* enum wse_hw_status */
+	uint32_t op_index;	/* failing op record, or number of ops executed */
+	uint16_t sq_head;	/* device's SQ head after this command */
+	uint16_t flags;		/* bit 0: phase, flips on each pass of the ring */
+	uint32_t context;
+};
+
+#define WSE_CQE_PHASE		(1u << 0)
+
+enum wse_hw_status {
+	WSE_STATUS_OK = 0,
+	WSE_STATUS_ERR_OPCODE = 1,	/* unknown command or op opcode */
+	WSE_STATUS_ERR_STREAM = 2,	/* malformed op stream (length, flags, reserved) */
+	WSE_STATUS_ERR_CONTEXT = 3,	/* context id invalid or not set up */
+	WSE_STATUS_ERR_FAULT = 4,	/* address not mapped, wrong kind, or out of range */
+	WSE_STATUS_ERR_SHAPE = 5,	/* dimensions zero, overflowing or inconsistent */
+	WSE_STATUS_ERR_DMA = 6,		/* host DMA failed */
+	WSE_STATUS_ERR_SRAM = 7,	/* uncorrectable SRAM error */
+	WSE_STATUS_ERR_ABORTED = 8,	/* queue or device reset while pending */
+	WSE_STATUS_ERR_REGION = 9,	/* PE region outside the grid */
+};
+
+/* ---- Device events ----------------------------------------------------- */
+enum wse_hw_event_type {
+	WSE_EVENT_FAULT = 1,		/* address fault in a context */
+	WSE_EVENT_DMA_ERROR = 2,
+	WSE_EVENT_SRAM_ERROR = 3,
+	WSE_EVENT_RESET_DONE = 4,
+	WSE_EVENT_CQ_OVERFLOW = 5,	/* driver did not consume completions */
+};
+
+/* Event ring entry, 32 bytes. */
+struct wse_hw_event {
+	uint32_t type;		/* enum wse_hw_event_type */
+	uint32_t context;
+	uint32_t queue;
+	uint32_t status;	/* enum wse_hw_status, where one applies */
+	uint64_t addr;		/* faulting device address, where one applies */
+	uint64_t seq;		/* command sequence number, where one applies */
+};
+
+/* ---- Address translation ------------------------------------------------ */
+/*
+ * Each context's device address space is a sorted array of non-overlapping
+ * mappings in host memory, owned by the kernel. A device virtual address
+ * (DVA) range used by a command must lie inside one mapping; anything else
+ * faults. Host mappings point at a page list: one 64-bit DMA address per
+ * 4 KiB page of the mapping.
+ */
+struct wse_hw_ctx {
+	uint64_t map_dma;	/* DMA address of map_count wse_hw_map entries */
+	uint32_t map_count;
+	uint32_t flags;		/* WSE_CTX_VALID */
+};
+
+#define WSE_CTX_VALID		(1u << 0)
+#define WSE_CTX_MAX_MAPS	65536
+
+struct wse_hw_map {
+	uint64_t dva;		/* 4 KiB aligned */
+	uint64_t size;		/* 4 KiB multiple, non-zero */
+	uint64_t target;	/* SRAM: byte offset; HOST: DMA address of the page list */
+	uint32_t flags;		/* WSE_MAP_* */
+	uint32_t reserved;
+};
+
+#define WSE_MAP_SRAM		(1u << 0)
+#define WSE_MAP_HOST		(1u << 1)
+#define WSE_MAP_READ		(1u << 2)
+#define WSE_MAP_WRITE		(1u << 3)
+
+/* ---- Op stream ------------------------------------------------------------ */
+/*
+ * A WSE_CMD_EXEC stream is a sequence of op records, each starting with
+ * wse_hw_op_hdr; length covers the whole record and is a multiple of 8.
+ * Compute operands live in SRAM (weights stay on the wafer); only COPY moves
+ * data between host memory and SRAM. Activations are fp32; weights are
+ * fp32, fp16, bf16 or q8_0. The region names the PE rectangle the op runs
+ * on; it sets the op's modelled cost and must lie inside the grid
+ * (w = h = 0 means the whole wafer).
+ */
+enum wse_hw_op_code {
+	WSE_OP_NOP = 0,
+	WSE_OP_COPY = 1,
+	WSE_OP_MATMUL = 2,
+	WSE_OP_RMSNORM = 3,
+	WSE_OP_ROPE = 4,
+	WSE_OP_ATTENTION = 5,
+	WSE_OP_SILU_MUL = 6,
+	WSE_OP_ADD = 7,
+	WSE_OP_EMBED = 8,
+	WSE_OP_SOFTMAX = 9,
+	WSE_OP_ARGMAX = 10,
+	WSE_OP_TOPK = 11,
+	WSE_OP_LAYER = 12,
+	WSE_OP_COUNT
+};
+
+enum wse_hw_dtype {
+	WSE_DTYPE_F32 = 0,
+	WSE_DTYPE_F16 = 1,
+	WSE_DTYPE_BF16 = 2,
+	WSE_DTYPE_Q8_0 = 3,	/* blocks of 32: fp16 scale + 32 int8 */
+	WSE_DTYPE_COUNT
+};
+
+#define WSE_Q8_0_BLOCK		32
+#define WSE_Q8_0_BLOCK_BYTES	34
+
+struct wse_hw_region {
+	uint16_t x, y, w, h;
+};
+
+struct wse_hw_op_hdr {
+	uint16_t op;		/* enum wse_hw_op_code */
+	uint16_t length;	/* bytes of the whole record */
+	uint32_t flags;		/* per op; unknown bits are an error */
+	struct wse_hw_region region;
+};
+
+/* dst = src, bytes anywhere the context may read/write. */
+struct wse_hw_op_copy {
+	struct wse_hw_op_hdr hdr;
+	uint64_t src, dst, bytes;
+};
+
+/*
+ * y[n][m] (+)= sum_k w[m][k] * x[n][k]; w is rows x cols of wtype,
+ * x is batch x cols fp32, y is batch x rows fp32.
+ */
+struct wse_hw_op_matmul {
+	struct wse_hw_op_hdr hdr;
+	uint64_t w, x, y;
+	uint32_t rows, cols, batch, wtype;
+};
+
+#define WSE_MATMUL_ACCUMULATE	(1u << 0)
+
+/* y[r] = x[r] / rms(x[r]) * w, for rows of dim fp32; w is fp32. */
+struct wse_hw_op_rmsnorm {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x, w, y;
+	uint32_t dim, rows;
+	float eps;
+	uint32_t reserved;
+};
+
+/*
+ * In place: rows x (n_heads * head_dim) fp32; row r is at position pos + r.
+ * Rotates pairs (2i, 2i+1) of each head (GGUF/llama.cpp "normal" layout).
+ */
+struct wse_hw_op_rope {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x;
+	uint32_t n_heads, head_dim, rows, pos;
+	float theta;
+	uint32_t reserved;
+};
+
+/*
+ * Causal attention of n_tokens queries at positions pos..pos+n_tokens-1
+ * over the KV cache rows 0..pos+i. q and out are n_tokens x (n_heads *
+ * head_dim); the caches are kv_capacity x (n_kv_heads * head_dim), fp32.
+ */
+struct wse_hw_op_attention {
+	struct wse_hw_op_hdr hdr;
+	uint64_t q, k_cache, v_cache, out;
+	uint32_t n_heads, n_kv_heads, head_dim, n_tokens;
+	uint32_t pos, kv_capacity;
+};
+
+/* out[i] = silu(gate[i]) * up[i] */
+struct wse_hw_op_silu_mul {
+	struct wse_hw_op_hdr hdr;
+	uint64_t gate, up, out;
+	uint32_t n, reserved;
+};
+
+/* out[i] = a[i] + b[i] */
+struct wse_hw_op_add {
+	struct wse_hw_op_hdr hdr;
+	uint64_t a, b, out;
+	uint32_t n, reserved;
+};
+
+/* out[t] = table[tokens[t]] as fp32; tokens are uint32, table vocab x dim. */
+struct wse_hw_op_embed {
+	struct wse_hw_op_hdr hdr;
+	uint64_t table, tokens, out;
+	uint32_t dim, vocab, n_tokens, wtype;
+};
+
+/* y[r] = softmax(x[r]) over rows of n fp32 */
+struct wse_hw_op_softmax {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x, y;
+	uint32_t n, rows;
+};
+
+/* out[r] = index of the largest x[r][i] (lowest index on ties), uint32 */
+struct wse_hw_op_argmax {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x, out;
+	uint32_t n, rows;
+};
+
+/* Per row: the k largest values (descending, ties by lower index), uint32 + fp32. */
+struct wse_hw_op_topk {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x, out_index, out_value;
+	uint32_t n, k, rows, reserved;
+};
+
+/*
+ * One Llama transformer layer on n_tokens rows of the residual stream x
+ * (n_tokens x dim fp32, updated in place), with K/V of the new positions
+ * written to the caches. scratch needs wse_hw_layer_scratch_bytes().
+ */
+struct wse_hw_op_layer {
+	struct wse_hw_op_hdr hdr;
+	uint64_t x;
+	uint64_t attn_norm, wq, wk, wv, wo;
+	uint64_t ffn_norm, w_gate, w_down, w_up;
+	uint64_t k_cache, v_cache, scratch;
+	uint32_t dim, hidden_dim, n_heads, n_kv_heads;
+	uint32_t head_dim, n_tokens, pos, kv_capacity;
+	uint32_t wtype;
+	float eps, rope_theta;
+	uint32_t reserved;
+};
+
+/* Scratch of a fused layer: q, attention out, gate and up rows of fp32. */
+static inline uint64_t wse_hw_layer_scratch_bytes(uint32_t dim, uint32_t hidden_dim,
+						  uint32_t n_heads, uint32_t head_dim,
+						  uint32_t n_tokens)
+{
+	uint64_t q = (uint64_t)n_heads * head_dim;
+
+	return 4ull * n_tokens * (dim + 2 * q + 2ull * hidden_dim);
+}
+
+#define WSE_HW_CHECK_SIZE(type, size) \
+	_Static_assert(sizeof(struct type) == (size), #type " size")
+
+WSE_HW_CHECK_SIZE(wse_hw_sqe, 64);
+WSE_HW_CHECK_SIZE(wse_hw_cqe, 32);
+WSE_HW_CHECK_SIZE(wse_hw_event, 32);
+WSE_HW_CHECK_SIZE(wse_hw_ctx, 16);
+WSE_HW_CHECK_SIZE(wse_hw_map, 32);
+WSE_HW_CHECK_SIZE(wse_hw_op_hdr, 16);
+WSE_HW_CHECK_SIZE(wse_hw_op_copy, 40);
+WSE_HW_CHECK_SIZE(wse_hw_op_matmul, 56);
+WSE_HW_CHECK_SIZE(wse_hw_op_rmsnorm, 56);
+WSE_HW_CHECK_SIZE(wse_hw_op_rope, 48);
+WSE_HW_CHECK_SIZE(wse_hw_op_attention, 72);
+WSE_HW_CHECK_SIZE(wse_hw_op_silu_mul, 48);
+WSE_HW_CHECK_SIZE(wse_hw_op_add, 48);
+WSE_HW_CHECK_SIZE(wse_hw_op_embed, 56);
+WSE_HW_CHECK_SIZE(wse_hw_op_softmax, 40);
+WSE_HW_CHECK_SIZE(wse_hw_op_argmax, 40);
+WSE_HW_CHECK_SIZE(wse_hw_op_topk, 56);
+WSE_HW_CHECK_SIZE(wse_hw_op_layer, 168);
+
+#endif /* WSE_HW_H */

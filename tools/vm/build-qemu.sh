@@ -1,0 +1,113 @@
+#!/bin/bash
+# build-qemu.sh: builds qemu-system-x86_64 with the wse device (qemu-dev/)
+# and the device's qtest from Debian's QEMU 10.0.2 source, and prints the
+# directory holding both. Results are cached under $WSE_CACHE/qemu/<hash>,
+# keyed by the content of everything injected into the QEMU tree; a miss
+# rebuilds incrementally in one work tree ($WSE_CACHE/qemu-work).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/apt.sh"
+
+QEMU_VERSION=10.0.2
+inputs=("$here/build-qemu.sh" "$top/qemu-dev/wse_hw.h" "$top/tests/qtest/wse-test.c")
+mapfile -t -O ${#inputs[@]} inputs < <(find "$top/qemu-dev" -type f \( -name '*.c' -o -name '*.h' \) | sort)
+key=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
+out=$WSE_CACHE/qemu/$key
+if [ -x "$out/qemu-system-x86_64" ] && [ -x "$out/wse-test" ]; then
+	echo "$out"
+	exit 0
+fi
+
+wse_apt_install -t bookworm-backports meson python3-pycotap
+wse_apt_install ninja-build gcc pkgconf libglib2.0-dev libpixman-1-dev zlib1g-dev \
+	flex bison python3-venv seabios qemu-system-data xz-utils
+
+work=$WSE_CACHE/qemu-work
+mkdir -p "$work"
+exec 9> "$work/lock"
+flock 9
+src=$work/qemu-$QEMU_VERSION
+build=$work/build
+
+prepare_source() {
+	local dl=$work/download
+	mkdir -p "$dl"
+	if ! ls "$dl"/qemu_"$QEMU_VERSION"*.orig.tar.xz >/dev/null 2>&1; then
+		wse_apt_setup
+		# The .dsc may lag behind the mirror; the upstream tarball is all we use.
+		(cd "$dl" && wse_apt source --download-only "qemu/bookworm-backports" >/dev/null 2>&1 || true)
+		ls "$dl"/qemu_"$QEMU_VERSION"*.orig.tar.xz >/dev/null 2>&1 || {
+			echo "wse: could not download Debian's qemu $QEMU_VERSION source" >&2
+			exit 1
+		}
+	fi
+	rm -rf "$src" "$build"
+	tar -C "$work" -xf "$dl"/qemu_"$QEMU_VERSION"*.orig.tar.xz
+	# Debian strips the edk2 blobs that meson would unpack whenever bzip2 exists.
+	sed -i "s/unpack_edk2_blobs = bzip2.found()/unpack_edk2_blobs = bzip2.found() and fs.exists('pc-bios\/edk2-x86_64-code.fd.bz2')/" \
+		"$src/meson.build"
+	printf '\nconfig WSE\n    bool\n    depends on PCI && MSI_NONBROKEN\n' >> "$src/hw/misc/Kconfig"
+	printf "\nsubdir('wse')\n" >> "$src/hw/misc/meson.build"
+	sed -i "/^qtests_x86_64 = qtests_i386/a qtests_x86_64 += config_all_devices.has_key('CONFIG_WSE') ? ['wse-test'] : []" \
+		"$src/tests/qtest/meson.build"
+	cat > "$src/configs/devices/x86_64-softmmu/wse.mak" <<-MAK
+	# q35 with PCIe root ports (hot-unplug) and a serial console: all the wse VM needs.
+	CONFIG_Q35=y
+	CONFIG_PCIE_PORT=y
+	CONFIG_SERIAL_ISA=y
+	CONFIG_WSE=y
+	MAK
+	mkdir -p "$src/hw/misc/wse"
+}
+
+# Copies a file into the tree only when it changed, so ninja rebuilds the least.
+sync_file() {
+	mkdir -p "$(dirname "$2")"
+	cmp -s "$1" "$2" || cp "$1" "$2"
+}
+
+inject() {
+	local dst=$src/hw/misc/wse f rel
+	sync_file "$top/qemu-dev/wse_hw.h" "$dst/wse_hw.h"
+	local sources=()
+	while read -r f; do
+		rel=${f#"$top/qemu-dev/"}
+		sync_file "$f" "$dst/$rel"
+		case $rel in *.c) sources+=("'$rel'") ;; esac
+	done < <(find "$top/qemu-dev" -type f \( -name '*.c' -o -name '*.h' \) | sort)
+	local list
+	list=$(IFS=,; echo "${sources[*]}")
+	printf "system_ss.add(when: 'CONFIG_WSE', if_true: [files(%s), libm])\n" "$list" \
+		> "$dst/meson.build.new"
+	sync_file "$dst/meson.build.new" "$dst/meson.build"
+	rm -f "$dst/meson.build.new"
+	sync_file "$top/tests/qtest/wse-test.c" "$src/tests/qtest/wse-test.c"
+}
+
+[ -f "$src/.wse-prepared" ] || { prepare_source; touch "$src/.wse-prepared"; }
+inject
+configure_flags=(--python=/usr/bin/python3 --target-list=x86_64-softmmu
+	--without-default-features --without-default-devices --with-devices-x86_64=wse
+	--enable-tcg --enable-kvm --disable-docs --disable-werror --disable-install-blobs
+	--firmwarepath=/usr/share/qemu:/usr/share/seabios)
+if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/wse-configure" 2>/dev/null)" != "${configure_flags[*]}" ]; then
+	rm -rf "$build"
+	mkdir -p "$build"
+	echo "wse: configuring QEMU $QEMU_VERSION (cold build, a few minutes)" >&2
+	(cd "$build" && "$src/configure" "${configure_flags[@]}") > "$work/configure.log" 2>&1 || {
+		tail -20 "$work/configure.log" >&2
+		exit 1
+	}
+	echo "${configure_flags[*]}" > "$build/wse-configure"
+fi
+ninja -C "$build" qemu-system-x86_64 tests/qtest/wse-test > "$work/build.log" 2>&1 || {
+	grep -E 'error|Error' "$work/build.log" | head -40 >&2
+	echo "wse: QEMU build failed; full log in $work/build.log" >&2
+	exit 1
+}
+mkdir -p "$out.tmp"
+cp "$build/qemu-system-x86_64" "$build/tests/qtest/wse-test" "$out.tmp/"
+rm -rf "$out"
+mv "$out.tmp" "$out"
+echo "$out"
