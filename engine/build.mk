@@ -1,0 +1,61 @@
+# engine/: the inference engine library, wse-infer, its benchmark, its unit
+# tests and the GGUF fuzz target (`make fuzz`, not part of `all`).
+
+ENGINE_SRCS := engine/gguf.c engine/gguf_write.c engine/model.c engine/tokenizer.c \
+	engine/sampler.c engine/backend.c engine/cpu_backend.c engine/threadpool.c \
+	engine/kernels.c engine/ref.c
+ENGINE_LIB := $(BUILD)/lib/libwseengine.a
+ENGINE_SAN_LIB := $(BUILD)/lib/libwseengine-san.a
+
+$(ENGINE_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(ENGINE_SAN_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/san/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# Where wse-infer looks for its model when neither -m nor $WSE_MODEL says.
+$(BUILD)/obj/tools/wse-infer.o: CFLAGS_USER += -DENGINE_DEFAULT_MODEL='"$(abspath engine/models/default.gguf)"'
+
+ENGINE_TOOLS := $(BUILD)/bin/wse-infer $(BUILD)/bin/wse-infer-bench
+$(ENGINE_TOOLS): $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -o $@ $^ $(LDLIBS_USER)
+
+ALL_TARGETS += $(ENGINE_LIB) $(ENGINE_TOOLS)
+
+ENGINE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_engine_*.c))
+$(ENGINE_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(ENGINE_SAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SAN) -o $@ $^ $(LDLIBS_USER)
+UNIT_TESTS += $(ENGINE_TESTS)
+
+# ---- fuzzing (clang + libFuzzer) ------------------------------------------------
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SRCS := tests/fuzz/fuzz_gguf.c engine/gguf.c engine/model.c engine/tokenizer.c
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_gguf
+
+$(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard engine/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(WARN) -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $(FUZZ_SRCS) -lm
+
+# Regenerates the checked-in seed corpus.
+$(BUILD)/bin/gen-fuzz-corpus: $(BUILD)/obj/tests/fuzz/gen_corpus.o $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -o $@ $^ $(LDLIBS_USER)
+
+.PHONY: fuzz fuzz-corpus
+fuzz-corpus: $(BUILD)/bin/gen-fuzz-corpus
+	$(BUILD)/bin/gen-fuzz-corpus tests/fuzz/corpus
+
+fuzz:
+	@if ! command -v $(FUZZ_CC) >/dev/null; then \
+		echo "fuzz: $(FUZZ_CC) not found; the fuzz target needs clang with libFuzzer"; exit 1; fi
+	$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus

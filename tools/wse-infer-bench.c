@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wse-infer-bench - decode speed of the cpu backend against this host's
+ * memory bandwidth, measured in the same run. Decode reads every weight once
+ * per token, so tokens/s x weight bytes per token cannot exceed the host's
+ * read bandwidth; the printed fraction says how close the backend gets.
+ * Without -m it builds a random Llama of ~134M parameters in memory.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/backend.h"
+#include "engine/gguf.h"
+#include "engine/gguf_write.h"
+#include "engine/sampler.h"
+#include "engine/threadpool.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct read_job {
+	const uint64_t *buf;
+	size_t words_per_task;
+	uint64_t sums[64];
+};
+
+static void read_task(void *ctx, int task, int thread)
+{
+	struct read_job *j = ctx;
+	const uint64_t *p = j->buf + (size_t)task * j->words_per_task;
+	uint64_t a = 0, b = 0, c = 0, d = 0;
+
+	for (size_t i = 0; i < j->words_per_task; i += 4) {
+		a += p[i];
+		b += p[i + 1];
+		c += p[i + 2];
+		d += p[i + 3];
+	}
+	j->sums[thread & 63] += a + b + c + d;
+}
+
+/* Best of several passes of all threads summing a buffer much larger than the caches. */
+static double host_read_bandwidth(struct eng_pool *pool, size_t bytes)
+{
+	struct read_job job = { 0 };
+	uint64_t *buf = malloc(bytes);
+	int tasks = 256;
+	double best = 0;
+
+	if (!buf)
+		return 0;
+	memset(buf, 1, bytes);
+	job.buf = buf;
+	job.words_per_task = bytes / 8 / (size_t)tasks / 4 * 4;
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now(), t;
+
+		eng_pool_run(pool, read_task, &job, tasks);
+		t = now() - t0;
+		if ((double)job.words_per_task * 8 * tasks / t > best)
+			best = (double)job.words_per_task * 8 * tasks / t;
+	}
+	if (job.sums[0] == 42)	/* keep the sums alive */
+		printf(" ");
+	free(buf);
+	return best;
+}
+
+static void *random_weights(struct eng_rng *rng, enum eng_dtype type, uint64_t rows, uint64_t cols, float scale)
+{
+	uint64_t bytes = eng_row_bytes(type, cols) * rows;
+	uint8_t *out = malloc(bytes);
+
+	if (!out)
+		return NULL;
+	for (uint64_t r = 0; r < rows; r++) {
+		uint8_t *row = out + r * eng_row_bytes(type, cols);
+
+		for (uint64_t c = 0; c < cols; c++) {
+			float f = scale * (2.0f * eng_rng_float(rng) - 1.0f);
+			uint16_t h;
+
+			switch (type) {
+			case ENG_F32: memcpy(row + 4 * c, &f, 4); break;
+			case ENG_F16: h = eng_f32_to_f16(f); memcpy(row + 2 * c, &h, 2); break;
+			case ENG_BF16: h = eng_f32_to_bf16(f); memcpy(row + 2 * c, &h, 2); break;
+			case ENG_Q8_0:
+				if (c % 32 == 0) {
+					h = eng_f32_to_f16(scale / 127.0f);
+					memcpy(row + c / 32 * 34, &h, 2);
+				}
+				row[c / 32 * 34 + 2 + c % 32] = (uint8_t)(int8_t)(f / scale * 127.0f);
+				break;
+			default: break;
+			}
+		}
+	}
+	return out;
+}
+
+/* dim 768, 12 layers, FFN 2048, vocab 32000, untied output: 134M parameters. */
+static void *build_model(enum eng_dtype type, uint32_t layers, size_t *size)
+{
+	const uint32_t dim = 768, hidden = 2048, heads = 12, vocab = 32000;
+	struct gguf_writer *w = gguf_writer_new();
+	void **keep = calloc(16 + 9 * (size_t)layers, sizeof(void *));
+	int n_keep = 0;
+	struct eng_rng rng;
+	struct eng_err err;
+	void *buf = NULL;
+	char name[64];
+	float *norm = malloc(dim * sizeof(float));
+
+	eng_rng_seed(&rng, 1);
+	for (uint32_t i = 0; i < dim; i++)
+		norm[i] = 1.0f;
+	gguf_w_str(w, "general.architecture", "llama");
+	gguf_w_u32(w, "llama.embedding_length", dim);
+	gguf_w_u32(w, "llama.block_count", layers);
+	gguf_w_u32(w, "llama.feed_forward_length", hidden);
+	gguf_w_u32(w, "llama.attention.head_count", heads);
+	gguf_w_u32(w, "llama.attention.head_count_kv", heads);
+	gguf_w_u32(w, "llama.context_length", 1024);
+#define ADD(nm, rows, cols, data) do { uint64_t ne[2] = { cols, rows }; \
+	gguf_w_tensor(w, nm, (rows) == 1 ? ENG_F32 : type, (rows) == 1 ? 1 : 2, ne, data); } while (0)
+	ADD("token_embd.weight", vocab, dim, keep[n_keep++] = random_weights(&rng, type, vocab, dim, 1.0f));
+	ADD("output.weight", vocab, dim, keep[n_keep++] = random_weights(&rng, type, vocab, dim, 0.05f));
+	ADD("output_norm.weight", 1, dim, norm);
+	for (uint32_t l = 0; l < layers; l++) {
+		const struct { const char *s; uint32_t rows, cols; } t[] = {
+			{ "attn_q", dim, dim }, { "attn_k", dim, dim }, { "attn_v", dim, dim },
+			{ "attn_output", dim, dim }, { "ffn_gate", hidden, dim }, { "ffn_down", dim, hidden },
+			{ "ffn_up", hidden, dim },
+		};
+
+		snprintf(name, sizeof(name), "blk.%u.attn_norm.weight", l);
+		ADD(name, 1, dim, norm);
+		snprintf(name, sizeof(name), "blk.%u.ffn_norm.weight", l);
+		ADD(name, 1, dim, norm);
+		for (int i = 0; i < 7; i++) {
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, t[i].s);
+			ADD(name, t[i].rows, t[i].cols,
+			    keep[n_keep++] = random_weights(&rng, type, t[i].rows, t[i].cols, 0.03f));
+		}
+	}
+#undef ADD
+	if (gguf_writer_to_mem(w, &buf, size, &err)) {
+		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+		buf = NULL;
+	}
+	gguf_writer_free(w);
+	for (int i = 0; i < n_keep; i++)
+		free(keep[i]);
+	free(keep);
+	free(norm);
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "model", required_argument, NULL, 'm' }, { "type", required_argument, NULL, 'T' },
+		{ "tokens", required_argument, NULL, 'n' }, { "threads", required_argument, NULL, 't' },
+		{ "layers", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	const char *model_path = NULL;
+	enum eng_dtype type = ENG_F16;
+	int n_decode = 32, threads = 0, layers = 12, c;
+	struct eng_backend_config cfg = { .n_ctx = 256 };
+	struct eng_model *m = NULL;
+	struct eng_backend *be;
+	struct eng_err err;
+	struct eng_pool *pool;
+	void *image = NULL;
+	size_t image_size;
+	float *logits;
+	int32_t tok = 1, prompt[32];
+	double t0, t_prefill, t_decode, bw;
+
+	while ((c = getopt_long(argc, argv, "m:T:n:t:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_path = optarg; break;
+		case 'T':
+			if (!strcmp(optarg, "f32")) type = ENG_F32;
+			else if (!strcmp(optarg, "f16")) type = ENG_F16;
+			else if (!strcmp(optarg, "bf16")) type = ENG_BF16;
+			else if (!strcmp(optarg, "q8_0")) type = ENG_Q8_0;
+			else { fprintf(stderr, "wse-infer-bench: --type is f32, f16, bf16 or q8_0\n"); return 2; }
+			break;
+		case 'n': n_decode = atoi(optarg); break;
+		case 't': threads = atoi(optarg); break;
+		case 'l': layers = atoi(optarg); break;
+		case 'h':
+			printf("usage: wse-infer-bench [-m MODEL] [--type f32|f16|bf16|q8_0] [--tokens N] [--threads N] [--layers N]\n"
+			       "Decode tokens/s of the cpu backend and its fraction of the host read bandwidth.\n");
+			return 0;
+		default:
+			fprintf(stderr, "Try 'wse-infer-bench --help'.\n");
+			return 2;
+		}
+	}
+	if (n_decode < 1 || n_decode > 200 || layers < 1 || layers > 64 || threads < 0) {
+		fprintf(stderr, "wse-infer-bench: --tokens 1..200, --layers 1..64, --threads >= 0\n");
+		return 2;
+	}
+	if (model_path) {
+		m = eng_model_load(model_path, NULL, &err);
+	} else {
+		struct gguf_file *gf;
+
+		printf("building a random %d-layer %s model in memory...\n", layers, eng_dtype_name(type));
+		fflush(stdout);
+		image = build_model(type, (uint32_t)layers, &image_size);
+		gf = image ? gguf_open_mem(image, image_size, &err) : NULL;
+		m = gf ? eng_model_from_gguf(gf, &err) : NULL;
+		if (gf && !m)
+			gguf_close(gf);
+	}
+	if (!m) {
+		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+		free(image);
+		return 1;
+	}
+	cfg.n_threads = threads;
+	be = eng_backend_create("cpu", m, &cfg, &err);
+	if (!be) {
+		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+		return 1;
+	}
+	printf("model: %.1fM parameters, %.1f MB of weights, %.1f MB read per decoded token; %d threads\n",
+	       eng_model_param_count(m) / 1e6, m->weight_bytes / 1e6, m->decode_bytes / 1e6, be->cfg.n_threads);
+	logits = malloc(sizeof(float) * m->hp.vocab_size);
+	for (int i = 0; i < 32; i++)
+		prompt[i] = (int32_t)((i * 7919u + 1) % m->hp.vocab_size);
+
+	t0 = now();
+	eng_backend_forward(be, prompt, 32, 0, logits, 0, &err);
+	t_prefill = now() - t0;
+	/* greedy continuation; the first step also warms the page cache / TLB */
+	eng_backend_forward(be, &tok, 1, 32, logits, 0, &err);
+	t0 = now();
+	for (int i = 0; i < n_decode; i++) {
+		int32_t best = 0;
+
+		for (uint32_t v = 1; v < m->hp.vocab_size; v++)
+			if (logits[v] > logits[best])
+				best = (int32_t)v;
+		if (eng_backend_forward(be, &best, 1, 33 + (uint32_t)i, logits, 0, &err)) {
+			fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+			return 1;
+		}
+	}
+	t_decode = now() - t0;
+	pool = eng_pool_create(be->cfg.n_threads);
+	bw = host_read_bandwidth(pool, (size_t)512 << 20);
+	eng_pool_destroy(pool);
+	{
+		double tps = n_decode / t_decode;
+		double achieved = tps * (double)m->decode_bytes;
+
+		printf("prefill: 32 tokens in %.3f s (%.1f tok/s, batched)\n", t_prefill, 32 / t_prefill);
+		printf("decode: %d tokens in %.3f s = %.2f tok/s -> %.2f GB/s of weights\n", n_decode, t_decode,
+		       tps, achieved / 1e9);
+		printf("host read bandwidth (%d threads, same run): %.2f GB/s -> limit %.2f tok/s\n",
+		       be->cfg.n_threads, bw / 1e9, bw / (double)m->decode_bytes);
+		printf("fraction of the memory-bandwidth limit: %.2f\n", achieved / bw);
+	}
+	free(logits);
+	eng_backend_destroy(be);
+	eng_model_free(m);
+	free(image);
+	return 0;
+}
