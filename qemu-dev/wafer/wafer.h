@@ -50,6 +50,12 @@ void *wafer_sram(struct wafer *wafer, uint64_t offset, uint64_t len);
 /* Zeroes all SRAM (device reset); releases the host memory behind it. */
 void wafer_reset(struct wafer *wafer);
 
+/*
+ * Zeroes SRAM [offset, offset + len), releasing whole pages' host memory.
+ * Returns 0, or -1 if the range is not inside SRAM.
+ */
+int wafer_scrub(struct wafer *wafer, uint64_t offset, uint64_t len);
+
 /* One operand of an op record: where its address field is and what it spans. */
 struct wafer_operand {
 	uint64_t *addr;		/* points into the record */

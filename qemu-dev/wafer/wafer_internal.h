@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wafer_internal.h - what the wafer model's .c files share with each other,
+ * with the unit test (to force the portable kernels) and with the benchmark
+ * (to ask the timing model about shapes too big to execute here).
+ * Not part of the device's API: QEMU uses wafer.h only.
+ */
+#ifndef WAFER_INTERNAL_H
+#define WAFER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "wafer.h"
+
+/* ---- presets --------------------------------------------------------------- */
+#define WAFER_SMALL_GRID_W	64
+#define WAFER_SMALL_GRID_H	64
+#define WAFER_SMALL_PE_SRAM	(256u << 10)
+#define WAFER_CS3_GRID_W	762
+#define WAFER_CS3_GRID_H	1172
+#define WAFER_CS3_PE_SRAM	(48u << 10)
+#define WAFER_CLOCK_KHZ		1100000u
+
+#define WAFER_SRAM_MIN		(1ull << 20)
+#define WAFER_SRAM_MAX		(64ull << 30)
+#define WAFER_MAX_THREADS	256u
+
+/* ---- thread pool ------------------------------------------------------------- */
+/* Runs items [begin, end) of a job; items are independent of each other. */
+typedef void wafer_task_fn(void *ctx, uint64_t begin, uint64_t end);
+
+struct wafer_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_cond_t done;
+	pthread_t *threads;
+	uint32_t n_threads;	/* helpers; the calling thread works too */
+	uint64_t generation;	/* bumped once per job */
+	uint32_t busy;		/* helpers still working on the current job */
+	int stop;
+	wafer_task_fn *fn;
+	void *ctx;
+	uint64_t total, grain;
+	atomic_uint_fast64_t next;
+};
+
+int wafer_pool_init(struct wafer_pool *pool, uint32_t workers);
+void wafer_pool_destroy(struct wafer_pool *pool);
+/*
+ * Calls fn over [0, total) in chunks of grain items, spread over the pool.
+ * Which thread runs a chunk is not fixed, so fn must give the same result
+ * for an item whichever thread runs it: that keeps results independent of
+ * the thread count.
+ */
+void wafer_pool_run(struct wafer_pool *pool, wafer_task_fn *fn, void *ctx,
+		    uint64_t total, uint64_t grain);
+
+/* ---- kernels ------------------------------------------------------------------ */
+/* Dot product of one weight row of some dtype with n fp32 values. */
+typedef float wafer_dot_fn(const void *w, const float *x, uint64_t n);
+
+struct wafer_kernels {
+	wafer_dot_fn *dot[WSE_DTYPE_COUNT];
+	/* y[i] += a * x[i] */
+	void (*axpy)(float *y, float a, const float *x, uint64_t n);
+	const char *name;	/* "avx2" or "portable" */
+};
+
+/* Picks the SIMD kernels when allowed and the CPU has them. */
+void wafer_kernels_init(struct wafer_kernels *kernels, int allow_simd);
+
+struct wafer {
+	uint8_t *sram;
+	uint64_t sram_bytes;
+	uint32_t grid_w, grid_h;
+	uint32_t pe_sram_bytes;
+	uint32_t clock_khz;
+	struct wafer_kernels kernels;
+	struct wafer_pool pool;
+};
+
+/* ---- records ------------------------------------------------------------------ */
+union wafer_record {
+	struct wse_hw_op_hdr hdr;
+	struct wse_hw_op_copy copy;
+	struct wse_hw_op_matmul matmul;
+	struct wse_hw_op_rmsnorm rmsnorm;
+	struct wse_hw_op_rope rope;
+	struct wse_hw_op_attention attention;
+	struct wse_hw_op_silu_mul silu_mul;
+	struct wse_hw_op_add add;
+	struct wse_hw_op_embed embed;
+	struct wse_hw_op_softmax softmax;
+	struct wse_hw_op_argmax argmax;
+	struct wse_hw_op_topk topk;
+	struct wse_hw_op_layer layer;
+};
+
+/* The PE rectangle an op runs on, with w = h = 0 resolved to the whole grid. */
+struct wafer_region {
+	uint32_t x, y, w, h;
+};
+
+/*
+ * WSE_STATUS_OK and the resolved region, or WSE_STATUS_ERR_REGION when the
+ * record's region does not lie inside the grid.
+ */
+int wafer_resolve_region(const struct wafer *wafer, const struct wse_hw_op_hdr *hdr,
+			 struct wafer_region *region);
+
+/*
+ * The fused layer as the sequence of op records it is defined to be (see
+ * wafer.c): the engine may run these records itself and gets the same
+ * bits. The layer record must have passed wafer_op_operands().
+ */
+#define WAFER_LAYER_STEPS	13
+void wafer_layer_steps(const struct wse_hw_op_layer *layer,
+		       union wafer_record steps[WAFER_LAYER_STEPS]);
+
+/*
+ * Modelled cycles of a record that passed wafer_op_operands(), on a region
+ * that wafer_resolve_region() accepted. Never executes anything, so the
+ * benchmark can price shapes whose weights do not exist here.
+ */
+uint64_t wafer_timing_cycles(const union wafer_record *op, const struct wafer_region *region);
+uint64_t wafer_timing_host_copy(uint64_t bytes);
+
+/* The op kernels on SRAM that wafer_exec() has bounds-checked (wafer_ops.c). */
+int wafer_run_op(struct wafer *wafer, const union wafer_record *op);
+
+#endif /* WAFER_INTERNAL_H */

@@ -1,0 +1,1452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_wafer.c - the wafer model against naive double-precision references.
+ *
+ * Tolerances: results are fp32 computed with fp32 sums, so an output is
+ * accepted when |got - ref| <= 1e-5 * (the sum of the absolute values of
+ * the terms that make it up), or 1e-5 relative for element-wise results.
+ * Half-precision and q8_0 weights are compared twice: tightly (1e-5) against
+ * a reference using the same decoded weights, and loosely against the fp32
+ * weights they were rounded from (f16 1e-3, bf16 8e-3, q8_0 1.6e-2, relative
+ * to the same sum), which checks the encoders as well.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qemu-dev/wafer/wafer_internal.h"
+#include "tests/tap.h"
+
+#define TOL_F32 1e-5
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng_next(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Uniform in [-1, 1). */
+static float rng_float(void)
+{
+	return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+}
+
+static uint32_t rng_below(uint32_t n)
+{
+	return (uint32_t)(rng_next() % n);
+}
+
+static void fill(float *p, uint64_t n, float scale)
+{
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = rng_float() * scale;
+}
+
+/* A bump allocator over the wafer's SRAM. */
+struct arena {
+	struct wafer *w;
+	uint64_t used;
+};
+
+static uint64_t arena_alloc(struct arena *a, uint64_t bytes)
+{
+	uint64_t off = a->used;
+
+	a->used = (a->used + bytes + 255) & ~255ull;
+	return off;
+}
+
+static void *at(struct arena *a, uint64_t off)
+{
+	return wafer_sram(a->w, off, 0);
+}
+
+static uint64_t put(struct arena *a, const void *data, uint64_t bytes)
+{
+	uint64_t off = arena_alloc(a, bytes);
+
+	memcpy(at(a, off), data, bytes);
+	return off;
+}
+
+#define HDR(code, type) { .op = (code), .length = sizeof(struct type) }
+
+static struct wafer *make_wafer(uint32_t threads, uint64_t sram)
+{
+	struct wafer_config config = { .preset = WAFER_PRESET_SMALL, .sram_bytes = sram,
+				       .threads = threads };
+
+	return wafer_create(&config);
+}
+
+static int exec(struct wafer *w, void *rec)
+{
+	uint64_t cycles = 0;
+
+	return wafer_exec(w, rec, &cycles);
+}
+
+/* ---- independent element references -------------------------------------------------- */
+
+static double ref_f16(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 1023;
+	double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+
+	return h & 0x8000 ? -v : v;
+}
+
+/* Nearest half by binary search over the ordered positive halves, ties to even. */
+static uint16_t ref_to_f16(float f)
+{
+	double a = fabs((double)f);
+	uint16_t sign = signbit(f) ? 0x8000 : 0, lo = 0, hi = 0x7c00;
+
+	if (isnan(f))
+		return 0x7e00;
+	if (a >= 65520.0)
+		return sign | 0x7c00;
+	while (hi - lo > 1) {
+		uint16_t mid = (uint16_t)((lo + hi) / 2);
+
+		if (ref_f16(mid) <= a)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (a - ref_f16(lo) < ref_f16(hi) - a)
+		return sign | lo;
+	if (a - ref_f16(lo) > ref_f16(hi) - a)
+		return sign | hi;
+	return sign | (lo & 1 ? hi : lo);
+}
+
+static double decode_weight(const void *w, uint32_t dtype, uint64_t cols, uint64_t r, uint64_t c)
+{
+	if (dtype == WSE_DTYPE_F32)
+		return ((const float *)w)[r * cols + c];
+	if (dtype == WSE_DTYPE_F16)
+		return ref_f16(((const uint16_t *)w)[r * cols + c]);
+	if (dtype == WSE_DTYPE_BF16) {
+		uint32_t bits = (uint32_t)((const uint16_t *)w)[r * cols + c] << 16;
+		float f;
+
+		memcpy(&f, &bits, sizeof(f));
+		return f;
+	}
+	const uint8_t *block = (const uint8_t *)w + r * (cols / 32) * 34 + (c / 32) * 34;
+	uint16_t scale;
+
+	memcpy(&scale, block, 2);
+	return ref_f16(scale) * (int8_t)block[2 + c % 32];
+}
+
+/* Encodes rows x cols fp32 as dtype into a new buffer of wafer_weight_bytes(). */
+static void *encode(const float *src, uint32_t dtype, uint64_t rows, uint64_t cols)
+{
+	uint64_t bytes = wafer_weight_bytes(dtype, rows, cols);
+	uint8_t *out = malloc(bytes);
+
+	if (dtype == WSE_DTYPE_F32) {
+		memcpy(out, src, bytes);
+	} else if (dtype == WSE_DTYPE_F16 || dtype == WSE_DTYPE_BF16) {
+		for (uint64_t i = 0; i < rows * cols; i++) {
+			uint16_t h = dtype == WSE_DTYPE_F16 ? wafer_f32_to_f16(src[i]) :
+							      wafer_f32_to_bf16(src[i]);
+			memcpy(out + 2 * i, &h, 2);
+		}
+	} else {
+		for (uint64_t b = 0; b < rows * cols / 32; b++) {
+			const float *v = src + b * 32;
+			uint8_t *block = out + b * 34;
+			float amax = 0, d;
+			uint16_t dh;
+
+			for (int j = 0; j < 32; j++)
+				amax = fmaxf(amax, fabsf(v[j]));
+			d = amax / 127;
+			dh = wafer_f32_to_f16(d);
+			memcpy(block, &dh, 2);
+			for (int j = 0; j < 32; j++)
+				block[2 + j] = (uint8_t)(int8_t)(d ? lrintf(v[j] / d) : 0);
+		}
+	}
+	return out;
+}
+
+static const char *const dtype_name[] = { "f32", "f16", "bf16", "q8_0" };
+
+/* ---- conversions ------------------------------------------------------------------------- */
+
+static float bits_to_f32(uint32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static void test_f16_conversion(void)
+{
+	struct { float in; uint16_t want; } cases[] = {
+		{ 0.0f, 0x0000 }, { -0.0f, 0x8000 }, { 1.0f, 0x3c00 }, { -2.0f, 0xc000 },
+		{ 65504.0f, 0x7bff }, { 65519.0f, 0x7bff }, { 65520.0f, 0x7c00 }, { 1e9f, 0x7c00 },
+		{ 0x1p-14f, 0x0400 }, { 0x1p-24f, 0x0001 }, { 0x1p-25f, 0x0000 },
+		{ 0x1.000002p-25f, 0x0001 }, { 0x3p-25f, 0x0002 }, { 0x5p-25f, 0x0002 },
+		{ 0x1.ff8p-15f, 0x03ff }, { 0x1.ffcp-15f, 0x0400 }, { 0x1.ffap-15f, 0x03ff },
+		{ 1.0f + 0x1p-11f, 0x3c00 }, { 1.0f + 0x3p-11f, 0x3c02 }, { 1.0f + 0x1.8p-11f, 0x3c01 },
+		{ INFINITY, 0x7c00 }, { -INFINITY, 0xfc00 }, { 1e-30f, 0x0000 },
+	};
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint16_t got = wafer_f32_to_f16(cases[i].in);
+
+		if (!TAP_OK(got == cases[i].want, "f32_to_f16(%a) = 0x%04x (want 0x%04x)",
+			    cases[i].in, got, cases[i].want))
+			bad++;
+	}
+	TAP_OK(isnan(wafer_f16_to_f32(wafer_f32_to_f16(NAN))), "f16: NaN stays NaN");
+	TAP_OK(isnan(wafer_f16_to_f32(wafer_f32_to_f16(bits_to_f32(0x7f800001u)))),
+	       "f16: a signalling NaN with a low payload stays NaN");
+	/* Every half decodes exactly and encodes back to itself. */
+	bad = 0;
+	for (uint32_t h = 0; h < 0x10000; h++) {
+		float f = wafer_f16_to_f32((uint16_t)h);
+		double want = ref_f16((uint16_t)h);
+
+		if (isnan(want) ? !isnan(f) || wafer_f32_to_f16(f) != (h | 0x200) :
+		    (double)f != want || wafer_f32_to_f16(f) != h || !!signbit(f) != !!(h & 0x8000))
+			bad++;
+	}
+	TAP_OK(!bad, "f16: all 65536 halves decode exactly and round-trip (%d bad)", bad);
+	/* Random floats over the whole half range round like the reference. */
+	bad = 0;
+	for (int i = 0; i < 20000; i++) {
+		float f = ldexpf(rng_float(), (int)rng_below(46) - 28);
+
+		if (wafer_f32_to_f16(f) != ref_to_f16(f))
+			bad++;
+	}
+	TAP_OK(!bad, "f16: 20000 random floats round to nearest even (%d bad)", bad);
+}
+
+static void test_bf16_conversion(void)
+{
+	TAP_OK(wafer_f32_to_bf16(1.0f) == 0x3f80, "bf16: 1.0");
+	TAP_OK(wafer_f32_to_bf16(bits_to_f32(0x3f808000u)) == 0x3f80, "bf16: tie rounds to even (down)");
+	TAP_OK(wafer_f32_to_bf16(bits_to_f32(0x3f818000u)) == 0x3f82, "bf16: tie rounds to even (up)");
+	TAP_OK(wafer_f32_to_bf16(bits_to_f32(0x3f808001u)) == 0x3f81, "bf16: above the tie rounds up");
+	TAP_OK(wafer_f32_to_bf16(bits_to_f32(0x7f7fffffu)) == 0x7f80, "bf16: FLT_MAX rounds to inf");
+	TAP_OK(wafer_f32_to_bf16(-INFINITY) == 0xff80, "bf16: -inf");
+	TAP_OK(wafer_f32_to_bf16(bits_to_f32(0x00010000u)) == 0x0001, "bf16: subnormal kept");
+	TAP_OK(isnan(wafer_bf16_to_f32(wafer_f32_to_bf16(bits_to_f32(0x7f800001u)))),
+	       "bf16: NaN with a low payload stays NaN");
+	TAP_OK(wafer_bf16_to_f32(0xc040) == -3.0f, "bf16: decode -3");
+}
+
+static void test_weight_bytes(void)
+{
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_F32, 3, 5) == 60, "weight bytes f32");
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_BF16, 3, 5) == 30, "weight bytes bf16");
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_Q8_0, 3, 64) == 3 * 2 * 34, "weight bytes q8_0");
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_Q8_0, 3, 33) == 0, "q8_0 needs cols %% 32 == 0");
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_COUNT, 3, 5) == 0, "unknown dtype has no size");
+	TAP_OK(wafer_weight_bytes(WSE_DTYPE_F32, 1ull << 32, 1ull << 31) == 0, "overflow gives 0");
+}
+
+/* ---- the dot kernels, SIMD and portable ------------------------------------------------------- */
+
+static void test_kernels(void)
+{
+	struct wafer_kernels simd, portable;
+	const uint64_t sizes[] = { 1, 3, 8, 17, 31, 32, 33, 64, 127, 255, 1000 };
+	int bad = 0, checked = 0;
+
+	wafer_kernels_init(&simd, 1);
+	wafer_kernels_init(&portable, 0);
+	TAP_NOTE("kernels on this CPU: %s", simd.name);
+	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			uint64_t n = dt == WSE_DTYPE_Q8_0 ? (sizes[s] + 31) / 32 * 32 : sizes[s];
+			float *wf = malloc(n * 4), *x = malloc(n * 4);
+			void *w;
+			double ref = 0, bound = 0;
+
+			fill(wf, n, 1);
+			fill(x, n, 1);
+			w = encode(wf, dt, 1, n);
+			for (uint64_t i = 0; i < n; i++) {
+				double t = decode_weight(w, dt, n, 0, i) * x[i];
+
+				ref += t;
+				bound += fabs(t);
+			}
+			for (int k = 0; k < 2; k++) {
+				float got = (k ? &portable : &simd)->dot[dt](w, x, n);
+
+				checked++;
+				if (!(fabs(got - ref) <= TOL_F32 * bound + 1e-30)) {
+					bad++;
+					TAP_NOTE("dot %s n=%lu %s: %g vs %g", dtype_name[dt],
+						 (unsigned long)n, k ? "portable" : "simd", got, ref);
+				}
+			}
+			free(w);
+			free(wf);
+			free(x);
+		}
+	}
+	TAP_OK(!bad, "dot kernels (simd and portable, 4 dtypes, %d cases) within 1e-5", checked);
+
+	float y1[19], y2[19], xx[19];
+
+	fill(y1, 19, 1);
+	memcpy(y2, y1, sizeof(y1));
+	fill(xx, 19, 1);
+	simd.axpy(y1, 0.5f, xx, 19);
+	portable.axpy(y2, 0.5f, xx, 19);
+	bad = 0;
+	for (int i = 0; i < 19; i++)
+		bad += fabsf(y1[i] - y2[i]) > 1e-6f;
+	TAP_OK(!bad, "axpy simd == portable");
+}
+
+/* ---- ops against naive references --------------------------------------------------------- */
+
+static int run_matmul_case(struct wafer *w, uint32_t dt, uint32_t rows, uint32_t cols,
+			   uint32_t batch, int accumulate)
+{
+	struct arena a = { w, 0 };
+	float *wf = malloc((uint64_t)rows * cols * 4), *x = malloc((uint64_t)batch * cols * 4);
+	float *y0 = malloc((uint64_t)batch * rows * 4);
+	void *wenc;
+	int ok = 1;
+
+	fill(wf, (uint64_t)rows * cols, 1);
+	fill(x, (uint64_t)batch * cols, 1);
+	fill(y0, (uint64_t)batch * rows, 1);
+	wenc = encode(wf, dt, rows, cols);
+	struct wse_hw_op_matmul op = {
+		.hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
+		.w = put(&a, wenc, wafer_weight_bytes(dt, rows, cols)),
+		.x = put(&a, x, (uint64_t)batch * cols * 4),
+		.y = put(&a, y0, (uint64_t)batch * rows * 4),
+		.rows = rows, .cols = cols, .batch = batch, .wtype = dt,
+	};
+	float *y = at(&a, op.y);
+	double loose = dt == WSE_DTYPE_F32 ? TOL_F32 : dt == WSE_DTYPE_F16 ? 1e-3 :
+		       dt == WSE_DTYPE_BF16 ? 8e-3 : 1.6e-2;
+
+	op.hdr.flags = accumulate ? WSE_MATMUL_ACCUMULATE : 0;
+	if (exec(w, &op) != WSE_STATUS_OK)
+		ok = 0;
+	for (uint32_t b = 0; ok && b < batch; b++) {
+		for (uint32_t r = 0; r < rows; r++) {
+			double ref = accumulate ? y0[b * rows + r] : 0, bound = fabs(ref);
+			double exact = ref, exact_bound = bound;
+
+			for (uint32_t c = 0; c < cols; c++) {
+				double t = decode_weight(wenc, dt, cols, r, c) * x[b * cols + c];
+				double u = (double)wf[(uint64_t)r * cols + c] * x[b * cols + c];
+
+				ref += t;
+				bound += fabs(t);
+				exact += u;
+				exact_bound += fabs(u);
+			}
+			if (!(fabs(y[b * rows + r] - ref) <= TOL_F32 * bound + 1e-30) ||
+			    !(fabs(y[b * rows + r] - exact) <= loose * exact_bound + 1e-30)) {
+				TAP_NOTE("matmul %s %ux%u b%u: y[%u][%u] = %g, want %g (exact %g)",
+					 dtype_name[dt], rows, cols, batch, b, r, y[b * rows + r], ref,
+					 exact);
+				ok = 0;
+				break;
+			}
+		}
+	}
+	free(wenc);
+	free(wf);
+	free(x);
+	free(y0);
+	return ok;
+}
+
+static void test_matmul(struct wafer *w, const char *kernels)
+{
+	const uint32_t shapes[][3] = {
+		{ 1, 1, 1 }, { 3, 17, 1 }, { 17, 33, 2 }, { 127, 3, 3 }, { 33, 127, 1 },
+		{ 64, 256, 4 }, { 300, 260, 1 }, { 5, 1000, 2 },
+	};
+
+	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+		int ok = 1, n = 0;
+
+		for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+			uint32_t cols = shapes[s][1];
+
+			if (dt == WSE_DTYPE_Q8_0)
+				cols = (cols + 31) / 32 * 32;
+			ok &= run_matmul_case(w, dt, shapes[s][0], cols, shapes[s][2], (int)(s & 1));
+			n++;
+		}
+		/* A few random shapes as well. */
+		for (int i = 0; i < 3; i++) {
+			uint32_t rows = 1 + rng_below(70), cols = 1 + rng_below(150), batch = 1 + rng_below(4);
+
+			if (dt == WSE_DTYPE_Q8_0)
+				cols = (cols + 31) / 32 * 32;
+			ok &= run_matmul_case(w, dt, rows, cols, batch, i & 1);
+			n++;
+		}
+		TAP_OK(ok, "matmul %s (%s kernels): %d shapes incl. odd sizes and accumulate",
+		       dtype_name[dt], kernels, n);
+	}
+}
+
+/* The same matmul on 1 and 2 threads gives the same bits. */
+static void test_matmul_threads(void)
+{
+	struct wafer *w1 = make_wafer(1, 16u << 20), *w2 = make_wafer(2, 16u << 20);
+	const uint32_t rows = 301, cols = 515, batch = 3;
+	float *wf = malloc(rows * cols * 4), *x = malloc(batch * cols * 4);
+	int same;
+
+	fill(wf, rows * cols, 1);
+	fill(x, batch * cols, 1);
+	struct wse_hw_op_matmul op = {
+		.hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
+		.w = 0, .x = 1u << 20, .y = 2u << 20,
+		.rows = rows, .cols = cols, .batch = batch, .wtype = WSE_DTYPE_F32,
+	};
+	for (int k = 0; k < 2; k++) {
+		struct wafer *w = k ? w2 : w1;
+
+		memcpy(wafer_sram(w, op.w, rows * cols * 4), wf, rows * cols * 4);
+		memcpy(wafer_sram(w, op.x, batch * cols * 4), x, batch * cols * 4);
+		TAP_OK(exec(w, &op) == WSE_STATUS_OK, "matmul on %d thread(s)", k + 1);
+	}
+	same = !memcmp(wafer_sram(w1, op.y, rows * batch * 4), wafer_sram(w2, op.y, rows * batch * 4),
+		       rows * batch * 4);
+	TAP_OK(same, "matmul: 1 and 2 threads give identical results");
+	free(wf);
+	free(x);
+	wafer_destroy(w1);
+	wafer_destroy(w2);
+}
+
+static void ref_rmsnorm(const double *x, const double *w, double *y, uint32_t dim, uint32_t rows,
+			float eps)
+{
+	for (uint32_t r = 0; r < rows; r++) {
+		double ss = 0;
+
+		for (uint32_t i = 0; i < dim; i++)
+			ss += x[r * dim + i] * x[r * dim + i];
+		ss = 1 / sqrt(ss / dim + eps);
+		for (uint32_t i = 0; i < dim; i++)
+			y[r * dim + i] = x[r * dim + i] * ss * w[i];
+	}
+}
+
+static double *to_double(const float *f, uint64_t n)
+{
+	double *d = malloc(n * sizeof(*d));
+
+	for (uint64_t i = 0; i < n; i++)
+		d[i] = f[i];
+	return d;
+}
+
+/* |got - ref| <= tol * (|ref| + floor) for all n. */
+static int all_close(const float *got, const double *ref, uint64_t n, double tol, double floor)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		if (!(fabs(got[i] - ref[i]) <= tol * (fabs(ref[i]) + floor))) {
+			TAP_NOTE("element %lu: got %.9g want %.9g", (unsigned long)i, got[i], ref[i]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void test_rmsnorm(struct wafer *w)
+{
+	const uint32_t shapes[][2] = { { 1, 1 }, { 3, 2 }, { 17, 3 }, { 127, 1 }, { 1000, 2 } };
+	int ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t dim = shapes[s][0], rows = shapes[s][1];
+		float *x = malloc(dim * rows * 4), *nw = malloc(dim * 4);
+		double *xd, *wd, *ref = malloc(dim * rows * sizeof(double));
+
+		fill(x, dim * rows, 3);
+		fill(nw, dim, 1);
+		xd = to_double(x, dim * rows);
+		wd = to_double(nw, dim);
+		ref_rmsnorm(xd, wd, ref, dim, rows, 1e-5f);
+		struct wse_hw_op_rmsnorm op = {
+			.hdr = HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm),
+			.x = put(&a, x, dim * rows * 4), .w = put(&a, nw, dim * 4),
+			.dim = dim, .rows = rows, .eps = 1e-5f,
+		};
+		op.y = arena_alloc(&a, dim * rows * 4);
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.y), ref, dim * rows, TOL_F32, 1e-3);
+		/* In place: y == x. */
+		op.y = op.x;
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, dim * rows, TOL_F32, 1e-3);
+		free(x);
+		free(nw);
+		free(xd);
+		free(wd);
+		free(ref);
+	}
+	TAP_OK(ok, "rmsnorm: 5 shapes, separate and in place, within 1e-5");
+}
+
+static void ref_rope(double *x, uint32_t n_heads, uint32_t hd, uint32_t rows, uint32_t pos,
+		     double theta)
+{
+	for (uint32_t r = 0; r < rows; r++)
+		for (uint32_t h = 0; h < n_heads; h++)
+			for (uint32_t i = 0; i < hd / 2; i++) {
+				double *v = x + ((uint64_t)r * n_heads + h) * hd + 2 * i;
+				double ang = (pos + r) * pow(theta, -2.0 * i / hd);
+				double a = v[0], b = v[1];
+
+				v[0] = a * cos(ang) - b * sin(ang);
+				v[1] = a * sin(ang) + b * cos(ang);
+			}
+}
+
+static void test_rope(struct wafer *w)
+{
+	const uint32_t shapes[][4] = {	/* n_heads, head_dim, rows, pos */
+		{ 1, 2, 1, 0 }, { 3, 8, 2, 5 }, { 17, 4, 3, 1000 }, { 2, 126, 1, 33 }, { 1, 64, 5, 127 },
+	};
+	int ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t nh = shapes[s][0], hd = shapes[s][1], rows = shapes[s][2], pos = shapes[s][3];
+		uint64_t n = (uint64_t)nh * hd * rows;
+		float *x = malloc(n * 4);
+		double *ref;
+
+		fill(x, n, 2);
+		ref = to_double(x, n);
+		ref_rope(ref, nh, hd, rows, pos, 10000.0);
+		struct wse_hw_op_rope op = {
+			.hdr = HDR(WSE_OP_ROPE, wse_hw_op_rope), .x = put(&a, x, n * 4),
+			.n_heads = nh, .head_dim = hd, .rows = rows, .pos = pos, .theta = 10000.0f,
+		};
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, n, TOL_F32, 1);
+		free(x);
+		free(ref);
+	}
+	TAP_OK(ok, "rope: 5 shapes within 1e-5 of the rotation in double");
+}
+
+static void ref_attention(const double *q, const double *kc, const double *vc, double *out,
+			  uint32_t nh, uint32_t nkv, uint32_t hd, uint32_t nt, uint32_t pos)
+{
+	uint32_t kvd = nkv * hd;
+	double *s = malloc((pos + nt) * sizeof(double));
+
+	for (uint32_t t = 0; t < nt; t++)
+		for (uint32_t h = 0; h < nh; h++) {
+			const double *qv = q + ((uint64_t)t * nh + h) * hd;
+			uint32_t g = h / (nh / nkv), keys = pos + t + 1;
+			double max = -INFINITY, sum = 0;
+
+			for (uint32_t j = 0; j < keys; j++) {
+				double d = 0;
+
+				for (uint32_t i = 0; i < hd; i++)
+					d += qv[i] * kc[(uint64_t)j * kvd + g * hd + i];
+				s[j] = d / sqrt(hd);
+				max = fmax(max, s[j]);
+			}
+			for (uint32_t j = 0; j < keys; j++)
+				sum += s[j] = exp(s[j] - max);
+			for (uint32_t i = 0; i < hd; i++) {
+				double o = 0;
+
+				for (uint32_t j = 0; j < keys; j++)
+					o += s[j] * vc[(uint64_t)j * kvd + g * hd + i];
+				out[((uint64_t)t * nh + h) * hd + i] = o / sum;
+			}
+		}
+	free(s);
+}
+
+static void test_attention(struct wafer *w)
+{
+	const uint32_t shapes[][6] = {	/* n_heads, n_kv, head_dim, n_tokens, pos, cap */
+		{ 1, 1, 1, 1, 0, 1 }, { 4, 2, 8, 2, 3, 8 }, { 3, 3, 17, 3, 130, 140 },
+		{ 8, 1, 33, 1, 200, 201 }, { 6, 3, 4, 17, 0, 20 }, { 2, 1, 64, 5, 63, 127 },
+	};
+	int ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t nh = shapes[s][0], nkv = shapes[s][1], hd = shapes[s][2];
+		uint32_t nt = shapes[s][3], pos = shapes[s][4], cap = shapes[s][5];
+		uint64_t qn = (uint64_t)nt * nh * hd, kvn = (uint64_t)cap * nkv * hd;
+		float *q = malloc(qn * 4), *kc = malloc(kvn * 4), *vc = malloc(kvn * 4);
+		double *qd, *kd, *vd, *ref = malloc(qn * sizeof(double));
+
+		fill(q, qn, 2);
+		fill(kc, kvn, 2);
+		fill(vc, kvn, 1);
+		qd = to_double(q, qn);
+		kd = to_double(kc, kvn);
+		vd = to_double(vc, kvn);
+		ref_attention(qd, kd, vd, ref, nh, nkv, hd, nt, pos);
+		struct wse_hw_op_attention op = {
+			.hdr = HDR(WSE_OP_ATTENTION, wse_hw_op_attention),
+			.q = put(&a, q, qn * 4), .k_cache = put(&a, kc, kvn * 4),
+			.v_cache = put(&a, vc, kvn * 4),
+			.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .n_tokens = nt,
+			.pos = pos, .kv_capacity = cap,
+		};
+		op.out = arena_alloc(&a, qn * 4);
+		/* Outputs are convex combinations of values in [-1, 1]: an absolute bound. */
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.out), ref, qn, TOL_F32, 1);
+		free(q);
+		free(kc);
+		free(vc);
+		free(qd);
+		free(kd);
+		free(vd);
+		free(ref);
+	}
+	TAP_OK(ok, "attention: 6 shapes (GQA, causal, blocks of keys) within 1e-5");
+}
+
+static void test_elementwise(struct wafer *w)
+{
+	const uint32_t sizes[] = { 1, 3, 17, 127, 1000 };
+	int ok_add = 1, ok_silu = 1, ok_alias = 1;
+
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t n = sizes[s];
+		float *x = malloc(n * 4), *y = malloc(n * 4);
+		double *ra = malloc(n * sizeof(double)), *rs = malloc(n * sizeof(double));
+
+		fill(x, n, 8);
+		fill(y, n, 2);
+		for (uint32_t i = 0; i < n; i++) {
+			ra[i] = (double)x[i] + y[i];
+			rs[i] = x[i] / (1 + exp(-(double)x[i])) * y[i];
+		}
+		struct wse_hw_op_add add = {
+			.hdr = HDR(WSE_OP_ADD, wse_hw_op_add),
+			.a = put(&a, x, n * 4), .b = put(&a, y, n * 4), .n = n,
+		};
+		struct wse_hw_op_silu_mul sm = {
+			.hdr = HDR(WSE_OP_SILU_MUL, wse_hw_op_silu_mul),
+			.gate = add.a, .up = add.b, .n = n,
+		};
+		add.out = arena_alloc(&a, n * 4);
+		sm.out = arena_alloc(&a, n * 4);
+		ok_add &= exec(w, &add) == WSE_STATUS_OK && all_close(at(&a, add.out), ra, n, 1e-7, 0);
+		ok_silu &= exec(w, &sm) == WSE_STATUS_OK && all_close(at(&a, sm.out), rs, n, TOL_F32, 1e-3);
+		/* out == gate, then out == a == b */
+		sm.out = sm.gate;
+		ok_alias &= exec(w, &sm) == WSE_STATUS_OK && all_close(at(&a, sm.gate), rs, n, TOL_F32, 1e-3);
+		memcpy(at(&a, add.a), x, n * 4);
+		add.b = add.out = add.a;
+		for (uint32_t i = 0; i < n; i++)
+			ra[i] = 2.0 * x[i];
+		ok_alias &= exec(w, &add) == WSE_STATUS_OK && all_close(at(&a, add.a), ra, n, 0, 0);
+		free(x);
+		free(y);
+		free(ra);
+		free(rs);
+	}
+	TAP_OK(ok_add, "add: 5 sizes exact to fp32 rounding");
+	TAP_OK(ok_silu, "silu_mul: 5 sizes within 1e-5");
+	TAP_OK(ok_alias, "add and silu_mul with out == an input");
+}
+
+static void test_embed(struct wafer *w)
+{
+	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+		struct arena a = { w, 0 };
+		uint32_t vocab = 37, dim = dt == WSE_DTYPE_Q8_0 ? 64 : 17, nt = 5;
+		uint32_t tokens[5] = { 36, 0, 5, 5, 17 };
+		float *table = malloc(vocab * dim * 4);
+		void *enc;
+		int ok = 1;
+
+		fill(table, vocab * dim, 4);
+		enc = encode(table, dt, vocab, dim);
+		struct wse_hw_op_embed op = {
+			.hdr = HDR(WSE_OP_EMBED, wse_hw_op_embed),
+			.table = put(&a, enc, wafer_weight_bytes(dt, vocab, dim)),
+			.tokens = put(&a, tokens, sizeof(tokens)),
+			.dim = dim, .vocab = vocab, .n_tokens = nt, .wtype = dt,
+		};
+		op.out = arena_alloc(&a, nt * dim * 4);
+		ok = exec(w, &op) == WSE_STATUS_OK;
+		for (uint32_t t = 0; ok && t < nt; t++)
+			for (uint32_t i = 0; i < dim; i++)
+				if (((float *)at(&a, op.out))[t * dim + i] !=
+				    (float)decode_weight(enc, dt, dim, tokens[t], i))
+					ok = 0;
+		TAP_OK(ok, "embed %s: rows gathered and decoded exactly", dtype_name[dt]);
+		free(table);
+		free(enc);
+	}
+}
+
+static void test_softmax(struct wafer *w)
+{
+	const uint32_t shapes[][2] = { { 1, 1 }, { 3, 2 }, { 17, 1 }, { 1000, 3 } };
+	int ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t n = shapes[s][0], rows = shapes[s][1];
+		float *x = malloc(n * rows * 4);
+		double *ref = malloc(n * rows * sizeof(double));
+
+		fill(x, n * rows, 30);
+		x[0] = 80.0f;	/* exp(80) overflows fp32: needs the max subtracted */
+		for (uint32_t r = 0; r < rows; r++) {
+			double max = -INFINITY, sum = 0;
+
+			for (uint32_t i = 0; i < n; i++)
+				max = fmax(max, x[r * n + i]);
+			for (uint32_t i = 0; i < n; i++)
+				sum += exp(x[r * n + i] - max);
+			for (uint32_t i = 0; i < n; i++)
+				ref[r * n + i] = exp(x[r * n + i] - max) / sum;
+		}
+		struct wse_hw_op_softmax op = {
+			.hdr = HDR(WSE_OP_SOFTMAX, wse_hw_op_softmax),
+			.x = put(&a, x, n * rows * 4), .n = n, .rows = rows,
+		};
+		op.y = arena_alloc(&a, n * rows * 4);
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.y), ref, n * rows, TOL_F32, 1e-30);
+		op.y = op.x;
+		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, n * rows, TOL_F32, 1e-30);
+		free(x);
+		free(ref);
+	}
+	TAP_OK(ok, "softmax: 4 shapes (one with exp overflow), separate and in place, within 1e-5");
+}
+
+/* Reference ordering for argmax and topk: value descending, then index; NaN last. */
+static const float *sort_x;
+
+static int cmp_rank(const void *pa, const void *pb)
+{
+	uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
+	float va = sort_x[ia], vb = sort_x[ib];
+
+	if (isnan(va) != isnan(vb))
+		return isnan(va) ? 1 : -1;
+	if (!isnan(va) && va != vb)
+		return va > vb ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static void test_argmax_topk(struct wafer *w)
+{
+	const uint32_t shapes[][3] = { { 1, 1, 1 }, { 3, 3, 2 }, { 17, 5, 2 }, { 127, 1, 1 },
+				       { 1000, 33, 2 }, { 50, 50, 1 } };
+	int ok_arg = 1, ok_top = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct arena a = { w, 0 };
+		uint32_t n = shapes[s][0], k = shapes[s][1], rows = shapes[s][2];
+		float *x = malloc(n * rows * 4);
+		uint32_t *order = malloc(n * 4);
+
+		/* Few distinct values, so that ties are everywhere. */
+		for (uint32_t i = 0; i < n * rows; i++)
+			x[i] = (float)rng_below(7) - 3;
+		if (n > 10) {
+			x[3] = NAN;
+			x[0] = NAN;	/* a NaN first must not stick as the best */
+		}
+		struct wse_hw_op_argmax am = {
+			.hdr = HDR(WSE_OP_ARGMAX, wse_hw_op_argmax),
+			.x = put(&a, x, n * rows * 4), .n = n, .rows = rows,
+		};
+		struct wse_hw_op_topk tk = {
+			.hdr = HDR(WSE_OP_TOPK, wse_hw_op_topk), .x = am.x, .n = n, .k = k, .rows = rows,
+		};
+		am.out = arena_alloc(&a, rows * 4);
+		tk.out_index = arena_alloc(&a, rows * k * 4);
+		tk.out_value = arena_alloc(&a, rows * k * 4);
+		ok_arg &= exec(w, &am) == WSE_STATUS_OK;
+		ok_top &= exec(w, &tk) == WSE_STATUS_OK;
+		for (uint32_t r = 0; r < rows; r++) {
+			const uint32_t *idx = (uint32_t *)at(&a, tk.out_index) + r * k;
+			const float *val = (float *)at(&a, tk.out_value) + r * k;
+
+			for (uint32_t i = 0; i < n; i++)
+				order[i] = i;
+			sort_x = x + r * n;
+			qsort(order, n, 4, cmp_rank);
+			ok_arg &= ((uint32_t *)at(&a, am.out))[r] == order[0];
+			for (uint32_t j = 0; j < k; j++)
+				ok_top &= idx[j] == order[j] &&
+					  (memcmp(&val[j], &sort_x[order[j]], 4) == 0);
+		}
+		free(x);
+		free(order);
+	}
+	TAP_OK(ok_arg, "argmax: lowest index on ties, NaN never wins");
+	TAP_OK(ok_top, "topk: descending, ties by lower index, k = 1 .. n");
+}
+
+/* ---- the fused layer -------------------------------------------------------------------------- */
+
+struct layer_shape {
+	uint32_t dim, hidden, n_heads, n_kv, hd, n_tokens, pos, cap, wtype;
+};
+
+struct layer_data {
+	float *x, *an, *fn, *w[7], *kc, *vc;	/* wq wk wv wo w_gate w_down w_up */
+	void *enc[7];
+	uint32_t rows[7], cols[7];
+};
+
+static void layer_data_make(const struct layer_shape *s, struct layer_data *d)
+{
+	uint32_t qd = s->n_heads * s->hd, kvd = s->n_kv * s->hd;
+	uint32_t rows[7] = { qd, kvd, kvd, s->dim, s->hidden, s->dim, s->hidden };
+	uint32_t cols[7] = { s->dim, s->dim, s->dim, qd, s->dim, s->hidden, s->dim };
+
+	d->x = malloc(s->n_tokens * s->dim * 4);
+	d->an = malloc(s->dim * 4);
+	d->fn = malloc(s->dim * 4);
+	d->kc = malloc(s->cap * kvd * 4);
+	d->vc = malloc(s->cap * kvd * 4);
+	fill(d->x, s->n_tokens * s->dim, 1);
+	fill(d->an, s->dim, 1);
+	fill(d->fn, s->dim, 1);
+	fill(d->kc, s->cap * kvd, 1);
+	fill(d->vc, s->cap * kvd, 1);
+	for (int i = 0; i < 7; i++) {
+		d->rows[i] = rows[i];
+		d->cols[i] = cols[i];
+		d->w[i] = malloc(rows[i] * cols[i] * 4);
+		fill(d->w[i], rows[i] * cols[i], 0.3f);
+		d->enc[i] = encode(d->w[i], s->wtype, rows[i], cols[i]);
+	}
+}
+
+static void layer_data_free(struct layer_data *d)
+{
+	free(d->x);
+	free(d->an);
+	free(d->fn);
+	free(d->kc);
+	free(d->vc);
+	for (int i = 0; i < 7; i++) {
+		free(d->w[i]);
+		free(d->enc[i]);
+	}
+}
+
+/* Uploads the data and fills in a layer record for it. */
+static void layer_upload(struct arena *a, const struct layer_shape *s, const struct layer_data *d,
+			 struct wse_hw_op_layer *op)
+{
+	uint32_t kvd = s->n_kv * s->hd;
+	uint64_t wo[7];
+
+	for (int i = 0; i < 7; i++)
+		wo[i] = put(a, d->enc[i], wafer_weight_bytes(s->wtype, d->rows[i], d->cols[i]));
+	*op = (struct wse_hw_op_layer){
+		.hdr = HDR(WSE_OP_LAYER, wse_hw_op_layer),
+		.x = put(a, d->x, s->n_tokens * s->dim * 4),
+		.attn_norm = put(a, d->an, s->dim * 4), .ffn_norm = put(a, d->fn, s->dim * 4),
+		.wq = wo[0], .wk = wo[1], .wv = wo[2], .wo = wo[3], .w_gate = wo[4], .w_down = wo[5],
+		.w_up = wo[6],
+		.k_cache = put(a, d->kc, s->cap * kvd * 4), .v_cache = put(a, d->vc, s->cap * kvd * 4),
+		.scratch = arena_alloc(a, wse_hw_layer_scratch_bytes(s->dim, s->hidden, s->n_heads,
+								     s->hd, s->n_tokens)),
+		.dim = s->dim, .hidden_dim = s->hidden, .n_heads = s->n_heads, .n_kv_heads = s->n_kv,
+		.head_dim = s->hd, .n_tokens = s->n_tokens, .pos = s->pos, .kv_capacity = s->cap,
+		.wtype = s->wtype, .eps = 1e-5f, .rope_theta = 10000.0f,
+	};
+}
+
+/* The layer as the documented op sequence, written out independently of wafer.c. */
+static int layer_as_ops(struct wafer *w, const struct wse_hw_op_layer *l, uint64_t *cycles)
+{
+	uint64_t qd = (uint64_t)l->n_heads * l->head_dim, kvd = (uint64_t)l->n_kv_heads * l->head_dim;
+	uint64_t nt = l->n_tokens, xn = l->scratch, q = xn + 4 * nt * l->dim, att = q + 4 * nt * qd;
+	uint64_t gate = att + 4 * nt * qd, up = gate + 4 * nt * l->hidden_dim;
+	uint64_t kn = l->k_cache + 4 * kvd * l->pos, vn = l->v_cache + 4 * kvd * l->pos, c;
+	struct wse_hw_op_rmsnorm n1 = { .hdr = HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm), .x = l->x,
+					.w = l->attn_norm, .y = xn, .dim = l->dim, .rows = l->n_tokens,
+					.eps = l->eps };
+	struct wse_hw_op_rmsnorm n2 = n1;
+	struct wse_hw_op_matmul mm = { .hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
+				       .batch = l->n_tokens, .wtype = l->wtype };
+	struct wse_hw_op_matmul m[7];
+	struct wse_hw_op_rope rq = { .hdr = HDR(WSE_OP_ROPE, wse_hw_op_rope), .x = q,
+				     .n_heads = l->n_heads, .head_dim = l->head_dim,
+				     .rows = l->n_tokens, .pos = l->pos, .theta = l->rope_theta };
+	struct wse_hw_op_rope rk = rq;
+	struct wse_hw_op_attention at = {
+		.hdr = HDR(WSE_OP_ATTENTION, wse_hw_op_attention), .q = q, .k_cache = l->k_cache,
+		.v_cache = l->v_cache, .out = att, .n_heads = l->n_heads, .n_kv_heads = l->n_kv_heads,
+		.head_dim = l->head_dim, .n_tokens = l->n_tokens, .pos = l->pos,
+		.kv_capacity = l->kv_capacity };
+	struct wse_hw_op_silu_mul sm = { .hdr = HDR(WSE_OP_SILU_MUL, wse_hw_op_silu_mul),
+					 .gate = gate, .up = up, .out = gate,
+					 .n = l->n_tokens * l->hidden_dim };
+	void *seq[13];
+	int st;
+
+	n2.x = l->x;
+	n2.w = l->ffn_norm;
+	rk.x = kn;
+	rk.n_heads = l->n_kv_heads;
+	for (int i = 0; i < 7; i++)
+		m[i] = mm;
+	m[0].w = l->wq, m[0].x = xn, m[0].y = q, m[0].rows = qd, m[0].cols = l->dim;
+	m[1].w = l->wk, m[1].x = xn, m[1].y = kn, m[1].rows = kvd, m[1].cols = l->dim;
+	m[2].w = l->wv, m[2].x = xn, m[2].y = vn, m[2].rows = kvd, m[2].cols = l->dim;
+	m[3].w = l->wo, m[3].x = att, m[3].y = l->x, m[3].rows = l->dim, m[3].cols = qd;
+	m[3].hdr.flags = WSE_MATMUL_ACCUMULATE;
+	m[4].w = l->w_gate, m[4].x = xn, m[4].y = gate, m[4].rows = l->hidden_dim, m[4].cols = l->dim;
+	m[5].w = l->w_up, m[5].x = xn, m[5].y = up, m[5].rows = l->hidden_dim, m[5].cols = l->dim;
+	m[6].w = l->w_down, m[6].x = gate, m[6].y = l->x, m[6].rows = l->dim, m[6].cols = l->hidden_dim;
+	m[6].hdr.flags = WSE_MATMUL_ACCUMULATE;
+	seq[0] = &n1, seq[1] = &m[0], seq[2] = &m[1], seq[3] = &m[2], seq[4] = &rq, seq[5] = &rk;
+	seq[6] = &at, seq[7] = &m[3], seq[8] = &n2, seq[9] = &m[4], seq[10] = &m[5], seq[11] = &sm;
+	seq[12] = &m[6];
+	*cycles = 0;
+	for (int i = 0; i < 13; i++) {
+		((struct wse_hw_op_hdr *)seq[i])->region = l->hdr.region;
+		st = wafer_exec(w, seq[i], &c);
+		if (st)
+			return st;
+		*cycles += c;
+	}
+	return WSE_STATUS_OK;
+}
+
+static void ref_matvec_rows(const void *enc, uint32_t dtype, uint32_t rows, uint32_t cols,
+			    const double *x, double *y, uint32_t nt)
+{
+	for (uint32_t t = 0; t < nt; t++)
+		for (uint32_t r = 0; r < rows; r++) {
+			double s = 0;
+
+			for (uint32_t c = 0; c < cols; c++)
+				s += decode_weight(enc, dtype, cols, r, c) * x[(uint64_t)t * cols + c];
+			y[(uint64_t)t * rows + r] = s;
+		}
+}
+
+/* The naive layer in double; x, kc and vc are updated. */
+static void ref_layer(const struct layer_shape *s, const struct layer_data *d, double *x,
+		      double *kc, double *vc)
+{
+	uint32_t nt = s->n_tokens, dim = s->dim, qd = s->n_heads * s->hd, kvd = s->n_kv * s->hd;
+	double *an = to_double(d->an, dim), *fn = to_double(d->fn, dim);
+	double *xn = malloc(nt * dim * 8), *q = malloc(nt * qd * 8), *att = malloc(nt * qd * 8);
+	double *o = malloc(nt * dim * 8), *g = malloc(nt * s->hidden * 8), *u = malloc(nt * s->hidden * 8);
+
+	ref_rmsnorm(x, an, xn, dim, nt, 1e-5f);
+	ref_matvec_rows(d->enc[0], s->wtype, qd, dim, xn, q, nt);
+	ref_matvec_rows(d->enc[1], s->wtype, kvd, dim, xn, kc + (uint64_t)s->pos * kvd, nt);
+	ref_matvec_rows(d->enc[2], s->wtype, kvd, dim, xn, vc + (uint64_t)s->pos * kvd, nt);
+	ref_rope(q, s->n_heads, s->hd, nt, s->pos, 10000.0);
+	ref_rope(kc + (uint64_t)s->pos * kvd, s->n_kv, s->hd, nt, s->pos, 10000.0);
+	ref_attention(q, kc, vc, att, s->n_heads, s->n_kv, s->hd, nt, s->pos);
+	ref_matvec_rows(d->enc[3], s->wtype, dim, qd, att, o, nt);
+	for (uint32_t i = 0; i < nt * dim; i++)
+		x[i] += o[i];
+	ref_rmsnorm(x, fn, xn, dim, nt, 1e-5f);
+	ref_matvec_rows(d->enc[4], s->wtype, s->hidden, dim, xn, g, nt);
+	ref_matvec_rows(d->enc[6], s->wtype, s->hidden, dim, xn, u, nt);
+	for (uint32_t i = 0; i < nt * s->hidden; i++)
+		g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+	ref_matvec_rows(d->enc[5], s->wtype, dim, s->hidden, g, o, nt);
+	for (uint32_t i = 0; i < nt * dim; i++)
+		x[i] += o[i];
+	free(an);
+	free(fn);
+	free(xn);
+	free(q);
+	free(att);
+	free(o);
+	free(g);
+	free(u);
+}
+
+static void test_layer(struct wafer *w)
+{
+	const struct layer_shape shapes[] = {
+		{ 16, 24, 4, 2, 4, 2, 1, 8, WSE_DTYPE_F32 },
+		{ 17, 33, 3, 1, 6, 3, 5, 9, WSE_DTYPE_F32 },
+		{ 32, 64, 4, 2, 8, 1, 70, 80, WSE_DTYPE_F16 },
+		{ 24, 40, 2, 2, 12, 4, 0, 4, WSE_DTYPE_BF16 },
+		{ 64, 96, 4, 1, 16, 2, 3, 6, WSE_DTYPE_Q8_0 },
+	};
+
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		const struct layer_shape *s = &shapes[i];
+		struct layer_data d;
+		struct arena a1 = { w, 0 }, a2;
+		struct wse_hw_op_layer l1, l2;
+		uint32_t kvd = s->n_kv * s->hd;
+		uint64_t c1 = 0, c2 = 0, xb = (uint64_t)s->n_tokens * s->dim * 4, cb = (uint64_t)s->cap * kvd * 4;
+		double *x, *kc, *vc;
+		int st1, st2;
+
+		layer_data_make(s, &d);
+		layer_upload(&a1, s, &d, &l1);
+		a2 = (struct arena){ w, a1.used };
+		layer_upload(&a2, s, &d, &l2);
+		l1.hdr.region = l2.hdr.region = (struct wse_hw_region){ 1, 2, 30, 20 };
+		st1 = wafer_exec(w, &l1, &c1);
+		st2 = layer_as_ops(w, &l2, &c2);
+		TAP_OK(st1 == WSE_STATUS_OK && st2 == WSE_STATUS_OK, "layer %zu (%s): runs fused and as ops",
+		       i, dtype_name[s->wtype]);
+		TAP_OK(!memcmp(at(&a1, l1.x), at(&a2, l2.x), xb) &&
+		       !memcmp(at(&a1, l1.k_cache), at(&a2, l2.k_cache), cb) &&
+		       !memcmp(at(&a1, l1.v_cache), at(&a2, l2.v_cache), cb),
+		       "layer %zu: fused == op sequence, bit for bit (x and caches)", i);
+		TAP_OK(c1 == c2 && c1 > 0, "layer %zu: fused cycles %llu == sum of the ops' %llu", i,
+		       (unsigned long long)c1, (unsigned long long)c2);
+		x = to_double(d.x, (uint64_t)s->n_tokens * s->dim);
+		kc = to_double(d.kc, (uint64_t)s->cap * kvd);
+		vc = to_double(d.vc, (uint64_t)s->cap * kvd);
+		ref_layer(s, &d, x, kc, vc);
+		TAP_OK(all_close(at(&a1, l1.x), x, (uint64_t)s->n_tokens * s->dim, 1e-4, 1) &&
+		       all_close(at(&a1, l1.k_cache), kc, (uint64_t)s->cap * kvd, 1e-4, 1) &&
+		       all_close(at(&a1, l1.v_cache), vc, (uint64_t)s->cap * kvd, 1e-4, 1),
+		       "layer %zu: matches the naive double layer within 1e-4", i);
+		free(x);
+		free(kc);
+		free(vc);
+		layer_data_free(&d);
+	}
+}
+
+/* ---- bad records ----------------------------------------------------------------------------- */
+
+static int status_of(struct wafer *w, void *rec)
+{
+	struct wafer_operand ops[WAFER_MAX_OPERANDS];
+	uint64_t cycles = 12345;
+	int st = wafer_exec(w, rec, &cycles);
+
+	if (st && cycles)
+		return -1000;	/* an error must not report cycles */
+	(void)ops;
+	return st;
+}
+
+/* wafer_op_operands() status: 0 for a valid record. */
+static int operands_status(void *rec)
+{
+	struct wafer_operand ops[WAFER_MAX_OPERANDS];
+	int n = wafer_op_operands(rec, ops);
+
+	return n < 0 ? -n : 0;
+}
+
+static struct wse_hw_op_add good_add(void)
+{
+	return (struct wse_hw_op_add){ .hdr = HDR(WSE_OP_ADD, wse_hw_op_add),
+				       .a = 0, .b = 0x100, .out = 0x200, .n = 16 };
+}
+
+static struct wse_hw_op_matmul good_matmul(void)
+{
+	return (struct wse_hw_op_matmul){ .hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
+					  .w = 0, .x = 0x1000, .y = 0x2000, .rows = 4, .cols = 32,
+					  .batch = 2, .wtype = WSE_DTYPE_F32 };
+}
+
+static struct wse_hw_op_layer good_layer(void)
+{
+	struct wse_hw_op_layer l = { .hdr = HDR(WSE_OP_LAYER, wse_hw_op_layer),
+				     .dim = 32, .hidden_dim = 64, .n_heads = 4, .n_kv_heads = 2,
+				     .head_dim = 8, .n_tokens = 2, .pos = 1, .kv_capacity = 8,
+				     .wtype = WSE_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
+	uint64_t *f[] = { &l.x, &l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
+			  &l.w_down, &l.w_up, &l.k_cache, &l.v_cache, &l.scratch };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		*f[i] = (uint64_t)i << 16;
+	return l;
+}
+
+static void test_bad_records(struct wafer *w)
+{
+	struct wse_hw_op_add add;
+	struct wse_hw_op_matmul mm;
+	struct wse_hw_op_layer layer;
+	struct wafer_operand ops[WAFER_MAX_OPERANDS];
+	struct wafer_info info;
+	uint64_t sram;
+
+	wafer_get_info(w, &info);
+	sram = info.sram_bytes;
+
+	add = good_add();
+	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "a good add runs");
+	TAP_OK(wafer_op_operands(&add, ops) == 3 && ops[0].addr == &add.a && ops[1].bytes == 64 &&
+	       ops[2].writes && !ops[0].writes, "add lists a, b, out with 64-byte extents");
+
+	/* opcodes */
+	struct { struct wse_hw_op_hdr hdr; uint64_t body; } bad_op = {
+		{ .op = WSE_OP_COUNT, .length = 24 }, 0 };
+	TAP_OK(status_of(w, &bad_op) == WSE_STATUS_ERR_OPCODE && operands_status(&bad_op) ==
+	       WSE_STATUS_ERR_OPCODE, "opcode WSE_OP_COUNT: ERR_OPCODE");
+	bad_op.hdr.op = 0xffff;
+	bad_op.hdr.length = 16;
+	TAP_OK(status_of(w, &bad_op) == WSE_STATUS_ERR_OPCODE, "opcode 0xffff: ERR_OPCODE");
+
+	/* lengths */
+	struct { struct wse_hw_op_add op; uint64_t pad; } long_add = { good_add(), 0 };
+	long_add.op.hdr.length += 8;
+	TAP_OK(status_of(w, &long_add) == WSE_STATUS_ERR_STREAM, "add 8 bytes too long: ERR_STREAM");
+	add = good_add();
+	add.hdr.length -= 8;
+	TAP_OK(operands_status(&add) == WSE_STATUS_ERR_STREAM, "add 8 bytes short: ERR_STREAM");
+	struct { struct wse_hw_op_hdr hdr; uint64_t body; } nop = { { .op = WSE_OP_NOP, .length = 16 }, 0 };
+	uint64_t cycles = 0;
+	TAP_OK(wafer_exec(w, &nop, &cycles) == WSE_STATUS_OK && cycles >= 1 &&
+	       wafer_op_operands(&nop, ops) == 0, "NOP runs, has no operands");
+	nop.hdr.length = 24;
+	TAP_OK(status_of(w, &nop) == WSE_STATUS_ERR_STREAM, "NOP with a body: ERR_STREAM");
+	nop.hdr.length = 16;
+	nop.hdr.flags = 1;
+	TAP_OK(status_of(w, &nop) == WSE_STATUS_ERR_STREAM, "NOP with flags: ERR_STREAM");
+
+	/* flags and reserved fields */
+	add = good_add();
+	add.hdr.flags = 0x80;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_STREAM, "add with unknown flags: ERR_STREAM");
+	add = good_add();
+	add.reserved = 1;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_STREAM, "add reserved != 0: ERR_STREAM");
+	mm = good_matmul();
+	mm.hdr.flags = 2;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_STREAM, "matmul flag bit 1: ERR_STREAM");
+	struct wse_hw_op_rmsnorm rn = { .hdr = HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm), .x = 0,
+					.w = 0x100, .y = 0x200, .dim = 8, .rows = 1, .reserved = 3 };
+	TAP_OK(status_of(w, &rn) == WSE_STATUS_ERR_STREAM, "rmsnorm reserved != 0: ERR_STREAM");
+	struct wse_hw_op_rope rp = { .hdr = HDR(WSE_OP_ROPE, wse_hw_op_rope), .n_heads = 1,
+				     .head_dim = 4, .rows = 1, .theta = 10000, .reserved = 1 };
+	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_STREAM, "rope reserved != 0: ERR_STREAM");
+	struct wse_hw_op_topk tk = { .hdr = HDR(WSE_OP_TOPK, wse_hw_op_topk), .x = 0,
+				     .out_index = 0x100, .out_value = 0x200, .n = 8, .k = 2, .rows = 1,
+				     .reserved = 9 };
+	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_STREAM, "topk reserved != 0: ERR_STREAM");
+	layer = good_layer();
+	layer.reserved = 1;
+	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_STREAM, "layer reserved != 0: ERR_STREAM");
+
+	/* shapes */
+	add = good_add();
+	add.n = 0;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_SHAPE, "add n = 0: ERR_SHAPE");
+	mm = good_matmul();
+	mm.rows = mm.cols = mm.batch = 0xffffffffu;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE &&
+	       operands_status(&mm) == WSE_STATUS_ERR_SHAPE, "matmul 2^32-1 cubed: ERR_SHAPE");
+	mm = good_matmul();
+	mm.wtype = WSE_DTYPE_COUNT;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE, "matmul unknown dtype: ERR_SHAPE");
+	mm = good_matmul();
+	mm.wtype = WSE_DTYPE_Q8_0;
+	mm.cols = 33;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE, "matmul q8_0 cols 33: ERR_SHAPE");
+	mm.cols = 64;
+	TAP_OK(wafer_op_operands(&mm, ops) == 3 && ops[0].bytes == 4 * 2 * 34 &&
+	       ops[1].bytes == 2 * 64 * 4 && ops[2].bytes == 2 * 4 * 4,
+	       "matmul q8_0 operand extents are exact");
+	mm = good_matmul();
+	mm.rows = 1u << 20;
+	mm.cols = 1u << 20;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_FAULT, "matmul 4 TiB of weights: ERR_FAULT, no crash");
+	rp.reserved = 0;
+	rp.head_dim = 5;
+	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_SHAPE, "rope odd head_dim: ERR_SHAPE");
+	rp.head_dim = 4;
+	rp.theta = NAN;
+	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_SHAPE, "rope theta NaN: ERR_SHAPE");
+	rn.reserved = 0;
+	rn.eps = -1;
+	TAP_OK(status_of(w, &rn) == WSE_STATUS_ERR_SHAPE, "rmsnorm eps < 0: ERR_SHAPE");
+	struct wse_hw_op_attention att = { .hdr = HDR(WSE_OP_ATTENTION, wse_hw_op_attention),
+					  .q = 0, .k_cache = 0x1000, .v_cache = 0x2000, .out = 0x3000,
+					  .n_heads = 4, .n_kv_heads = 3, .head_dim = 4, .n_tokens = 1,
+					  .pos = 0, .kv_capacity = 4 };
+	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention n_heads %% n_kv_heads: ERR_SHAPE");
+	att.n_kv_heads = 2;
+	TAP_OK(status_of(w, &att) == WSE_STATUS_OK && wafer_op_operands(&att, ops) == 4 &&
+	       ops[1].bytes == 4ull * 4 * 2 * 4, "attention caches span kv_capacity rows");
+	att.pos = 3;
+	att.n_tokens = 2;
+	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention pos + n_tokens > capacity: ERR_SHAPE");
+	att.pos = 0xffffffffu;
+	att.n_tokens = 1;
+	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention pos overflow: ERR_SHAPE");
+	tk.reserved = 0;
+	tk.k = 9;
+	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_SHAPE, "topk k > n: ERR_SHAPE");
+	layer = good_layer();
+	TAP_OK(operands_status(&layer) == 0 && wafer_op_operands(&layer, ops) == 13,
+	       "layer lists 13 operands");
+	TAP_OK(ops[12].bytes == wse_hw_layer_scratch_bytes(32, 64, 4, 8, 2) &&
+	       ops[10].bytes == 8ull * 16 * 4 && ops[2].bytes == 32ull * 32 * 4 &&
+	       ops[0].writes && ops[10].writes && !ops[2].writes, "layer operand extents");
+	layer.n_kv_heads = 3;
+	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer n_heads %% n_kv_heads: ERR_SHAPE");
+	layer = good_layer();
+	layer.wtype = WSE_DTYPE_Q8_0;
+	layer.dim = 48;
+	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer q8_0 dim 48: ERR_SHAPE");
+	layer = good_layer();
+	layer.n_tokens = 0x10000;
+	layer.hidden_dim = 0x10000;
+	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer with n_tokens * hidden >= 2^32: ERR_SHAPE");
+
+	/* offsets */
+	add = good_add();
+	add.b = sram - 32;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add b crossing the end of SRAM: ERR_FAULT");
+	add.b = sram - 64;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "add b ending at the end of SRAM runs");
+	add.out = ~0ull - 16;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add out near 2^64 (wraps): ERR_FAULT");
+	add = good_add();
+	add.a = 2;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add a misaligned: ERR_FAULT");
+	struct wse_hw_op_copy cp = { .hdr = HDR(WSE_OP_COPY, wse_hw_op_copy), .src = 0x1000,
+				     .dst = 0, .bytes = ~0ull - 0x800 };
+	TAP_OK(status_of(w, &cp) == WSE_STATUS_ERR_FAULT, "copy of 2^64 bytes: ERR_FAULT");
+	cp.bytes = 0;
+	TAP_OK(status_of(w, &cp) == WSE_STATUS_OK, "copy of 0 bytes is a no-op");
+
+	/* overlaps */
+	mm = good_matmul();
+	mm.y = mm.x + 4;
+	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_FAULT, "matmul y overlapping x: ERR_FAULT");
+	add = good_add();
+	add.out = add.a + 4;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add out partly over a: ERR_FAULT");
+	tk.k = 2;
+	tk.out_value = tk.out_index + 4;
+	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_FAULT, "topk outputs overlapping: ERR_FAULT");
+	att.pos = 0;
+	att.out = att.q;
+	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_FAULT, "attention out == q: ERR_FAULT");
+	layer = good_layer();
+	layer.scratch = layer.x;
+	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_FAULT, "layer scratch over x: ERR_FAULT");
+
+	/* regions */
+	add = good_add();
+	add.hdr.region = (struct wse_hw_region){ .x = 60, .y = 0, .w = 10, .h = 1 };
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region x + w > grid_w: ERR_REGION");
+	add.hdr.region = (struct wse_hw_region){ .x = 0, .y = 63, .w = 1, .h = 2 };
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region y + h > grid_h: ERR_REGION");
+	add.hdr.region = (struct wse_hw_region){ .w = 0, .h = 3 };
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region w = 0, h = 3: ERR_REGION");
+	add.hdr.region = (struct wse_hw_region){ .x = 0xffff, .y = 0xffff, .w = 0xffff, .h = 0xffff };
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region all ones: ERR_REGION");
+	add.hdr.region = (struct wse_hw_region){ .x = 63, .y = 63, .w = 1, .h = 1 };
+	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "region: the last PE is fine");
+	/* Region errors win over bad offsets: the region is checked first. */
+	add.hdr.region.w = 2;
+	add.a = sram;
+	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region checked before operands");
+
+	/* tokens */
+	struct arena a = { w, 0 };
+	uint32_t tokens[3] = { 1, 7, 2 };
+	float table[7 * 4];
+	fill(table, 28, 1);
+	struct wse_hw_op_embed em = { .hdr = HDR(WSE_OP_EMBED, wse_hw_op_embed),
+				      .table = put(&a, table, sizeof(table)),
+				      .tokens = put(&a, tokens, sizeof(tokens)), .dim = 4, .vocab = 7,
+				      .n_tokens = 3, .wtype = WSE_DTYPE_F32 };
+	em.out = arena_alloc(&a, 3 * 16);
+	memset(at(&a, em.out), 0x5a, 3 * 16);
+	TAP_OK(status_of(w, &em) == WSE_STATUS_ERR_SHAPE, "embed token == vocab: ERR_SHAPE");
+	TAP_OK(((uint8_t *)at(&a, em.out))[0] == 0x5a, "embed with a bad token writes nothing");
+	em.vocab = 8;
+	TAP_OK(status_of(w, &em) == WSE_STATUS_OK, "embed token < vocab runs");
+
+	/* wafer_exec must not read past a short record's length. */
+	uint8_t *tail = malloc(16);
+	memcpy(tail, &(struct wse_hw_op_hdr){ .op = WSE_OP_ADD, .length = 16 }, 16);
+	TAP_OK(status_of(w, tail) == WSE_STATUS_ERR_STREAM, "a bare add header: ERR_STREAM, no overread");
+	free(tail);
+}
+
+/* ---- lifecycle, SRAM, presets ------------------------------------------------------------------ */
+
+static void test_create(void)
+{
+	struct wafer_config config = { .preset = WAFER_PRESET_SMALL };
+	struct wafer_info info;
+	struct wafer *w;
+
+	errno = 0;
+	TAP_OK(!wafer_create(NULL) && errno == EINVAL, "create(NULL): EINVAL");
+	config.preset = 7;
+	errno = 0;
+	TAP_OK(!wafer_create(&config) && errno == EINVAL, "unknown preset: EINVAL");
+	config.preset = WAFER_PRESET_SMALL;
+	const uint64_t bad_sizes[] = { (1u << 20) - 4096, (64ull << 30) + 4096, (2u << 20) + 100 };
+	for (int i = 0; i < 3; i++) {
+		config.sram_bytes = bad_sizes[i];
+		errno = 0;
+		TAP_OK(!wafer_create(&config) && errno == EINVAL, "sram_bytes %llu: EINVAL",
+		       (unsigned long long)bad_sizes[i]);
+	}
+	config.sram_bytes = 0;
+	config.threads = 100000;
+	errno = 0;
+	TAP_OK(!wafer_create(&config) && errno == EINVAL, "100000 threads: EINVAL");
+
+	config.threads = 2;
+	w = wafer_create(&config);
+	TAP_OK(w != NULL, "small preset created");
+	wafer_get_info(w, &info);
+	TAP_OK(info.grid_w == 64 && info.grid_h == 64 && info.pe_sram_bytes == 256 << 10 &&
+	       info.sram_bytes == 1ull << 30 && info.clock_khz == 1100000,
+	       "small preset: 64 x 64 PEs, 256 KiB each, 1 GiB, 1.1 GHz");
+	TAP_OK(wafer_sram(w, info.sram_bytes - 8, 8) && !wafer_sram(w, info.sram_bytes - 8, 9) &&
+	       !wafer_sram(w, ~0ull, 2), "wafer_sram bounds");
+	uint8_t *p = wafer_sram(w, 12345, 1);
+	*p = 7;
+	wafer_reset(w);
+	TAP_OK(*(volatile uint8_t *)wafer_sram(w, 12345, 1) == 0, "wafer_reset zeroes SRAM");
+	wafer_destroy(w);
+
+	/* The real thing: 44 GB, backed lazily. */
+	config.preset = WAFER_PRESET_CS3;
+	config.threads = 1;
+	w = wafer_create(&config);
+	TAP_OK(w != NULL, "cs3 preset created (errno %d)", w ? 0 : errno);
+	if (!w)
+		return;
+	wafer_get_info(w, &info);
+	TAP_OK(info.grid_w == 762 && info.grid_h == 1172 && info.pe_sram_bytes == 48 << 10 &&
+	       info.sram_bytes == 762ull * 1172 * 48 * 1024, "cs3: 762 x 1172 PEs, 48 KiB each, %.1f GB",
+	       info.sram_bytes / 1e9);
+	{
+		struct wse_hw_op_add add = { .hdr = HDR(WSE_OP_ADD, wse_hw_op_add),
+					     .a = info.sram_bytes - 4096, .b = info.sram_bytes - 4096,
+					     .out = info.sram_bytes - 4096, .n = 1024 };
+		float *f = wafer_sram(w, add.a, 4096);
+
+		f[1023] = 1.5f;
+		TAP_OK(exec(w, &add) == WSE_STATUS_OK && f[1023] == 3.0f, "cs3: an op at the end of 44 GB");
+		add.hdr.region = (struct wse_hw_region){ .x = 700, .y = 1100, .w = 62, .h = 72 };
+		TAP_OK(exec(w, &add) == WSE_STATUS_OK, "cs3: region at the far corner of the grid");
+		add.hdr.region.w = 63;
+		TAP_OK(exec(w, &add) == WSE_STATUS_ERR_REGION, "cs3: one PE past the grid");
+		wafer_reset(w);
+		TAP_OK(f[1023] == 0.0f, "cs3: reset zeroes the last page");
+	}
+	wafer_destroy(w);
+	wafer_destroy(NULL);
+}
+
+/* ---- timing model ----------------------------------------------------------------------------- */
+
+static uint64_t cycles_of(struct wafer *w, void *rec)
+{
+	uint64_t c = 0;
+
+	return wafer_exec(w, rec, &c) == WSE_STATUS_OK ? c : 0;
+}
+
+static void test_timing(struct wafer *w)
+{
+	struct wse_hw_op_matmul mm = good_matmul();
+	uint64_t small, big, corner, whole, explicit_whole;
+
+	mm.rows = 64;
+	mm.cols = 256;
+	mm.batch = 1;
+	mm.x = 4u << 20;
+	mm.y = 5u << 20;
+	small = cycles_of(w, &mm);
+	mm.rows = 512;
+	mm.cols = 1024;
+	big = cycles_of(w, &mm);
+	whole = big;
+	mm.hdr.region = (struct wse_hw_region){ 0, 0, 64, 64 };
+	explicit_whole = cycles_of(w, &mm);
+	mm.hdr.region = (struct wse_hw_region){ 0, 0, 4, 4 };
+	corner = cycles_of(w, &mm);
+	TAP_OK(small > 0 && big > small, "timing: a bigger matmul costs more (%llu > %llu)",
+	       (unsigned long long)big, (unsigned long long)small);
+	TAP_OK(whole == explicit_whole, "timing: region 0x0 is the whole grid");
+	TAP_OK(corner > whole, "timing: 16 PEs are slower than 4096 on 2 MB of weights (%llu > %llu)",
+	       (unsigned long long)corner, (unsigned long long)whole);
+	mm.wtype = WSE_DTYPE_F16;
+	TAP_OK(cycles_of(w, &mm) < corner, "timing: 16-bit weights are cheaper than fp32");
+	TAP_OK(wafer_host_copy_cycles(w, 1 << 20) > wafer_host_copy_cycles(w, 1 << 10) &&
+	       wafer_host_copy_cycles(w, 1) >= 1, "timing: host copies scale with bytes");
+	/* 1.2 Tb/s at 1.1 GHz: 1 MiB takes 1048576 / 136.36 = 7690 cycles. */
+	TAP_OK(wafer_host_copy_cycles(w, 1 << 20) == 7690, "timing: host copy of 1 MiB = %llu cycles",
+	       (unsigned long long)wafer_host_copy_cycles(w, 1 << 20));
+}
+
+int main(void)
+{
+	struct wafer *w;
+
+	test_f16_conversion();
+	test_bf16_conversion();
+	test_weight_bytes();
+	test_kernels();
+	test_create();
+
+	w = make_wafer(2, 64u << 20);
+	if (!TAP_OK(w != NULL, "test wafer created"))
+		return tap_done();
+	TAP_NOTE("ops with the %s kernels", w->kernels.name);
+	test_matmul(w, w->kernels.name);
+	test_rmsnorm(w);
+	test_rope(w);
+	test_attention(w);
+	test_elementwise(w);
+	test_embed(w);
+	test_softmax(w);
+	test_argmax_topk(w);
+	test_layer(w);
+	/* Again on the portable kernels, which machines without AVX2 use. */
+	wafer_kernels_init(&w->kernels, 0);
+	test_matmul(w, w->kernels.name);
+	test_attention(w);
+	test_layer(w);
+	wafer_kernels_init(&w->kernels, 1);
+	test_matmul_threads();
+	test_bad_records(w);
+	test_timing(w);
+	wafer_destroy(w);
+	return tap_done();
+}
