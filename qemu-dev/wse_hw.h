@@ -22,9 +22,9 @@
 #define WSE_PCI_CLASS		0x1200	/* processing accelerator */
 #define WSE_PCI_REVISION	0x01
 
-#define WSE_BAR_REGS		0	/* 64 KiB of registers */
+#define WSE_BAR_REGS		0	/* 64 KiB of registers, a 32-bit BAR */
 #define WSE_BAR_MSIX		1	/* MSI-X table and PBA */
-#define WSE_BAR_SRAM		2	/* optional debug window into SRAM */
+#define WSE_BAR_SRAM		2	/* optional debug window into SRAM, 64-bit prefetchable */
 #define WSE_REGS_SIZE		0x10000
 #define WSE_SRAM_WINDOW_SIZE	(16u << 20)
 
@@ -92,6 +92,19 @@
 /* Debug: SRAM byte offset that BAR2 shows at its start (4 KiB aligned). */
 #define WSE_REG_SRAM_WINDOW_LO	0x0c8
 #define WSE_REG_SRAM_WINDOW_HI	0x0cc
+
+/*
+ * SRAM scrub: writing WSE_SCRUB_GO zeroes [OFFSET, OFFSET + LEN) of SRAM
+ * before the write completes (both 4 KiB aligned, inside SRAM; otherwise
+ * nothing is zeroed and the error log records WSE_STATUS_ERR_FAULT). The
+ * driver scrubs every SRAM allocation so no file sees another's old data.
+ */
+#define WSE_REG_SCRUB_OFFSET_LO	0x0d0
+#define WSE_REG_SCRUB_OFFSET_HI	0x0d4
+#define WSE_REG_SCRUB_LEN_LO	0x0d8
+#define WSE_REG_SCRUB_LEN_HI	0x0dc
+#define WSE_REG_SCRUB		0x0e0	/* WO WSE_SCRUB_GO */
+#define WSE_SCRUB_GO		1u
 
 /* Per-queue register block i at WSE_REG_QUEUE(i). */
 #define WSE_REG_QUEUE_BASE	0x1000
@@ -181,7 +194,11 @@ enum wse_hw_status {
 	WSE_STATUS_ERR_OPCODE = 1,	/* unknown command or op opcode */
 	WSE_STATUS_ERR_STREAM = 2,	/* malformed op stream (length, flags, reserved) */
 	WSE_STATUS_ERR_CONTEXT = 3,	/* context id invalid or not set up */
-	WSE_STATUS_ERR_FAULT = 4,	/* address not mapped, wrong kind, or out of range */
+	/*
+	 * Address not mapped, wrong kind, out of range, misaligned for its
+	 * element type, or overlapping another operand where the op forbids it.
+	 */
+	WSE_STATUS_ERR_FAULT = 4,
 	WSE_STATUS_ERR_SHAPE = 5,	/* dimensions zero, overflowing or inconsistent */
 	WSE_STATUS_ERR_DMA = 6,		/* host DMA failed */
 	WSE_STATUS_ERR_SRAM = 7,	/* uncorrectable SRAM error */
@@ -249,7 +266,7 @@ struct wse_hw_map {
  * (w = h = 0 means the whole wafer).
  */
 enum wse_hw_op_code {
-	WSE_OP_NOP = 0,
+	WSE_OP_NOP = 0,		/* exactly a wse_hw_op_hdr, no flags */
 	WSE_OP_COPY = 1,
 	WSE_OP_MATMUL = 2,
 	WSE_OP_RMSNORM = 3,
