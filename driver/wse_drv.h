@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wse: DRM accel driver for the wse wafer-scale engine (see docs/ioctl-abi.md).
+ */
+#ifndef WSE_DRV_H
+#define WSE_DRV_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <drm/drm_device.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_mm.h>
+
+#include "wse_hw.h"
+#include "wse_accel.h"
+
+#define WSE_DRIVER_NAME		"wse"
+#define WSE_EVQ_ENTRIES		256
+#define WSE_MAX_BO_HANDLES	256
+#define WSE_MAX_BO_SIZE		BIT_ULL(36)
+#define WSE_DVA_START		BIT_ULL(20)
+#define WSE_DVA_END		BIT_ULL(48)
+/* Finished jobs whose results a file keeps for WAIT and JOB_STATUS. */
+#define WSE_RETAINED_JOBS	1024
+
+extern unsigned int wse_job_timeout_ms;
+extern unsigned int wse_queue_depth;
+extern struct workqueue_struct *wse_wq;
+
+enum wse_state {
+	WSE_STATE_READY = WSE_GENL_STATE_READY,
+	WSE_STATE_RESETTING = WSE_GENL_STATE_RESETTING,
+	WSE_STATE_FATAL = WSE_GENL_STATE_FATAL,
+	WSE_STATE_GONE = WSE_GENL_STATE_GONE,
+};
+
+struct wse_device;
+
+struct wse_queue {
+	struct wse_device *wdev;
+	u32 index;
+	u32 size;
+	struct wse_hw_sqe *sq;
+	struct wse_hw_cqe *cq;
+	dma_addr_t sq_dma;
+	dma_addr_t cq_dma;
+	/* Protects everything below and the queue's registers. */
+	spinlock_t lock;
+	u32 sq_tail;
+	u32 cq_head;
+	u16 phase;
+	bool stopped;
+	u64 next_seq;
+	u32 inflight_count;
+	struct list_head inflight;	/* wse_job.qnode, oldest first */
+	unsigned long last_progress;	/* jiffies */
+	wait_queue_head_t space_wq;
+	struct delayed_work timeout_work;
+	int irq;
+};
+
+struct wse_device {
+	struct drm_device drm;
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	struct list_head node;		/* wse_devices, for netlink */
+
+	u32 hw_version;
+	u32 caps;
+	u32 num_queues;
+	u32 max_contexts;
+	u64 sram_size;
+	u32 grid_w, grid_h, pe_sram, clock_khz, serial;
+
+	enum wse_state state;
+	struct mutex reset_lock;	/* serialises device resets and teardown */
+	struct work_struct reset_work;
+
+	struct wse_hw_ctx *ctx_table;
+	dma_addr_t ctx_table_dma;
+	struct xarray contexts;		/* hw context id -> wse_ctx (weak) */
+	struct mutex invalidate_lock;	/* ctx table writes + WSE_REG_CTX_INVALIDATE */
+
+	struct wse_hw_event *evq;
+	dma_addr_t evq_dma;
+	u32 evq_head;
+	int event_irq;
+
+	struct mutex sram_lock;		/* sram_mm, sram_used */
+	struct drm_mm sram_mm;
+	u64 sram_used;
+
+	struct wse_queue queues[WSE_MAX_QUEUES];
+	atomic_t next_queue;
+
+	atomic64_t jobs_done;
+	atomic64_t faults;
+	atomic64_t resets;
+	atomic64_t timeouts;
+};
+
+static inline struct wse_device *to_wse(struct drm_device *drm)
+{
+	return container_of(drm, struct wse_device, drm);
+}
+
+/* Per open file. */
+struct wse_file {
+	struct wse_device *wdev;
+	struct mutex lock;		/* ctxs, srams, jobs, next_job_id */
+	struct xarray ctxs;		/* handle -> wse_ctx */
+	struct xarray srams;		/* handle -> wse_sram */
+	struct xarray jobs;		/* id -> wse_job */
+	u64 next_job_id;
+	u32 retained;			/* jobs in @jobs */
+};
+
+struct wse_sram {
+	struct kref ref;
+	struct wse_device *wdev;
+	struct drm_mm_node node;
+};
+
+struct wse_mapping {
+	struct list_head link;		/* wse_ctx.maps, sorted by dva */
+	struct drm_mm_node va;
+	u32 flags;			/* WSE_MAP_* of wse_hw.h */
+	struct drm_gem_object *obj;	/* host mapping */
+	u64 obj_offset;
+	struct wse_sram *sram;		/* SRAM mapping */
+	u64 *pages;			/* page list of a host mapping */
+	dma_addr_t pages_dma;
+	size_t pages_bytes;
+};
+
+struct wse_ctx {
+	struct kref ref;
+	struct wse_device *wdev;
+	u32 hw_id;
+	u32 queue;
+	struct mutex lock;		/* maps, va_mm, table */
+	struct drm_mm va_mm;
+	struct list_head maps;
+	u32 num_maps;
+	struct wse_hw_map *table;
+	dma_addr_t table_dma;
+	size_t table_bytes;
+	atomic_t inflight;
+	atomic64_t jobs_done;
+	atomic64_t faults;
+	u64 last_fault_dva;
+	u32 last_fault_status;
+	struct work_struct free_work;
+};
+
+struct wse_job {
+	struct kref ref;
+	u64 id;
+	struct wse_ctx *ctx;
+	struct wse_queue *queue;
+	struct list_head qnode;
+	u64 seq;
+	struct wse_hw_sqe sqe;
+	struct drm_gem_object *stream;
+	struct drm_gem_object **bos;
+	u32 bo_count;
+	ktime_t submit_time;
+	ktime_t done_time;
+	/* Results, valid once @done completed. */
+	u32 status;
+	u32 op_index;
+	u64 cycles;
+	struct completion done;
+};
+
+/* wse_queue.c */
+void wse_queue_init_sw(struct wse_device *wdev, u32 index);
+int wse_hw_init(struct wse_device *wdev);
+void wse_hw_fini(struct wse_device *wdev);
+int wse_irq_init(struct wse_device *wdev);
+void wse_irq_fini(struct wse_device *wdev);
+int wse_queue_submit(struct wse_queue *q, struct wse_job *job);
+int wse_queue_reset(struct wse_queue *q, bool hung);
+int wse_device_reset(struct wse_device *wdev);
+void wse_device_abort_all(struct wse_device *wdev);
+void wse_reset_work(struct work_struct *work);
+int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id,
+			 dma_addr_t map_dma, u32 map_count, bool valid);
+
+/* wse_ctx.c */
+int wse_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_ctx_destroy(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_ctx_info(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_bo_info(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_sram_alloc(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_sram_free(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_unmap(struct drm_device *drm, void *data, struct drm_file *file);
+struct wse_ctx *wse_ctx_lookup(struct wse_file *wfile, u32 handle);
+void wse_ctx_put(struct wse_ctx *ctx);
+struct wse_ctx *wse_ctx_get_by_hw_id(struct wse_device *wdev, u32 hw_id);
+int wse_ctx_find_stream(struct wse_ctx *ctx, struct drm_gem_object *obj,
+			u64 offset, u32 length, u64 *dva);
+void wse_file_release_objects(struct wse_file *wfile);
+
+/* wse_job.c */
+int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_wait(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_job_status(struct drm_device *drm, void *data, struct drm_file *file);
+void wse_job_finish(struct wse_job *job, u32 status, u32 op_index, u64 cycles);
+void wse_job_put(struct wse_job *job);
+void wse_file_release_jobs(struct wse_file *wfile);
+
+/* wse_genl.c */
+int wse_genl_register(void);
+void wse_genl_unregister(void);
+void wse_genl_add_device(struct wse_device *wdev);
+void wse_genl_remove_device(struct wse_device *wdev);
+void wse_genl_event(struct wse_device *wdev, u32 event, u32 queue, u32 status,
+		    u32 context);
+
+/* wse_drv.c */
+extern const struct attribute_group *wse_sysfs_groups[];
+u64 wse_sram_used(struct wse_device *wdev);
+u32 wse_contexts_in_use(struct wse_device *wdev);
+
+#endif /* WSE_DRV_H */

@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Hardware side of wse: register set-up, the submission/completion rings,
+ * interrupts, the event ring, hang detection and resets.
+ *
+ * Jobs go straight into the hardware ring of their queue (no drm_sched; see
+ * docs/ioctl-abi.md). The device completes a queue's commands in order, so
+ * the oldest in-flight job is the one each completion entry belongs to.
+ */
+#include <linux/delay.h>
+#include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
+#include <linux/iopoll.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_print.h>
+
+#include "wse_drv.h"
+
+#define WSE_READY_TIMEOUT_US	(2 * USEC_PER_SEC)
+
+static u32 wse_rd(struct wse_device *wdev, u32 reg)
+{
+	return readl(wdev->regs + reg);
+}
+
+static void wse_wr(struct wse_device *wdev, u32 reg, u32 val)
+{
+	writel(val, wdev->regs + reg);
+}
+
+static void wse_qwr(struct wse_queue *q, u32 reg, u32 val)
+{
+	writel(val, q->wdev->regs + WSE_REG_QUEUE(q->index) + reg);
+}
+
+static unsigned long wse_timeout_jiffies(void)
+{
+	return msecs_to_jiffies(wse_job_timeout_ms);
+}
+
+/* Called with q->lock held; the queue is stopped (after reset or at init). */
+static void wse_queue_program(struct wse_queue *q)
+{
+	memset(q->cq, 0, q->size * sizeof(*q->cq));
+	q->sq_tail = 0;
+	q->cq_head = 0;
+	q->phase = WSE_CQE_PHASE;
+	wse_qwr(q, WSE_QREG_SQ_BASE_LO, lower_32_bits(q->sq_dma));
+	wse_qwr(q, WSE_QREG_SQ_BASE_HI, upper_32_bits(q->sq_dma));
+	wse_qwr(q, WSE_QREG_CQ_BASE_LO, lower_32_bits(q->cq_dma));
+	wse_qwr(q, WSE_QREG_CQ_BASE_HI, upper_32_bits(q->cq_dma));
+	wse_qwr(q, WSE_QREG_SIZE, q->size);
+	wse_qwr(q, WSE_QREG_ENABLE, 1);
+}
+
+static void wse_program_tables(struct wse_device *wdev)
+{
+	wse_wr(wdev, WSE_REG_CTX_BASE_LO, lower_32_bits(wdev->ctx_table_dma));
+	wse_wr(wdev, WSE_REG_CTX_BASE_HI, upper_32_bits(wdev->ctx_table_dma));
+	wse_wr(wdev, WSE_REG_CTX_COUNT, wdev->max_contexts);
+
+	/* The base is writable only while the ring is off; sizing it resets head and tail. */
+	wse_wr(wdev, WSE_REG_EVQ_SIZE, 0);
+	memset(wdev->evq, 0, WSE_EVQ_ENTRIES * sizeof(*wdev->evq));
+	wdev->evq_head = 0;
+	wse_wr(wdev, WSE_REG_EVQ_BASE_LO, lower_32_bits(wdev->evq_dma));
+	wse_wr(wdev, WSE_REG_EVQ_BASE_HI, upper_32_bits(wdev->evq_dma));
+	wse_wr(wdev, WSE_REG_EVQ_SIZE, WSE_EVQ_ENTRIES);
+}
+
+static int wse_wait_ready(struct wse_device *wdev)
+{
+	u32 status;
+
+	return readl_poll_timeout(wdev->regs + WSE_REG_STATUS, status,
+				  status != U32_MAX && (status & WSE_STATUS_READY) &&
+				  !(status & WSE_STATUS_FATAL),
+				  1000, WSE_READY_TIMEOUT_US);
+}
+
+int wse_hw_init(struct wse_device *wdev)
+{
+	struct device *dev = &wdev->pdev->dev;
+	u32 magic, nq, i;
+	int ret;
+
+	magic = wse_rd(wdev, WSE_REG_MAGIC);
+	if (magic != WSE_HW_MAGIC) {
+		drm_err(&wdev->drm, "bad magic %#x\n", magic);
+		return -ENODEV;
+	}
+	wdev->hw_version = wse_rd(wdev, WSE_REG_VERSION);
+	if ((wdev->hw_version >> 16) != WSE_HW_VERSION_MAJOR) {
+		drm_err(&wdev->drm, "unsupported hardware version %#x\n", wdev->hw_version);
+		return -ENODEV;
+	}
+	wdev->caps = wse_rd(wdev, WSE_REG_CAPS);
+	nq = wse_rd(wdev, WSE_REG_NUM_QUEUES);
+	if (nq == 0 || nq > WSE_MAX_QUEUES) {
+		drm_err(&wdev->drm, "bad queue count %u\n", nq);
+		return -ENODEV;
+	}
+	wdev->num_queues = nq;
+	wdev->sram_size = wse_rd(wdev, WSE_REG_SRAM_SIZE_LO) |
+			  (u64)wse_rd(wdev, WSE_REG_SRAM_SIZE_HI) << 32;
+	wdev->grid_w = wse_rd(wdev, WSE_REG_GRID_W);
+	wdev->grid_h = wse_rd(wdev, WSE_REG_GRID_H);
+	wdev->pe_sram = wse_rd(wdev, WSE_REG_PE_SRAM);
+	wdev->clock_khz = wse_rd(wdev, WSE_REG_CLOCK_KHZ);
+	wdev->serial = wse_rd(wdev, WSE_REG_SERIAL);
+	wdev->max_contexts = min_t(u32, wse_rd(wdev, WSE_REG_MAX_CONTEXTS), WSE_MAX_CONTEXTS);
+	if (wdev->max_contexts < 2) {
+		drm_err(&wdev->drm, "device holds too few contexts\n");
+		return -ENODEV;
+	}
+
+	wse_wr(wdev, WSE_REG_CONTROL, WSE_CONTROL_RESET);
+	ret = wse_wait_ready(wdev);
+	if (ret) {
+		drm_err(&wdev->drm, "device did not become ready\n");
+		return ret;
+	}
+
+	wdev->ctx_table = dma_alloc_coherent(dev, wdev->max_contexts * sizeof(*wdev->ctx_table),
+					     &wdev->ctx_table_dma, GFP_KERNEL);
+	wdev->evq = dma_alloc_coherent(dev, WSE_EVQ_ENTRIES * sizeof(*wdev->evq),
+				       &wdev->evq_dma, GFP_KERNEL);
+	if (!wdev->ctx_table || !wdev->evq)
+		return -ENOMEM;
+
+	for (i = 0; i < nq; i++) {
+		struct wse_queue *q = &wdev->queues[i];
+
+		q->sq = dma_alloc_coherent(dev, q->size * sizeof(*q->sq), &q->sq_dma, GFP_KERNEL);
+		q->cq = dma_alloc_coherent(dev, q->size * sizeof(*q->cq), &q->cq_dma, GFP_KERNEL);
+		if (!q->sq || !q->cq)
+			return -ENOMEM;
+	}
+
+	wse_program_tables(wdev);
+	for (i = 0; i < nq; i++) {
+		spin_lock(&wdev->queues[i].lock);
+		wse_queue_program(&wdev->queues[i]);
+		spin_unlock(&wdev->queues[i].lock);
+	}
+	wdev->state = WSE_STATE_READY;
+	return 0;
+}
+
+/* Frees the rings wse_hw_init() allocated; the device must be quiet. */
+void wse_hw_fini(struct wse_device *wdev)
+{
+	struct device *dev = &wdev->pdev->dev;
+	u32 i;
+
+	for (i = 0; i < WSE_MAX_QUEUES; i++) {
+		struct wse_queue *q = &wdev->queues[i];
+
+		if (q->sq)
+			dma_free_coherent(dev, q->size * sizeof(*q->sq), q->sq, q->sq_dma);
+		if (q->cq)
+			dma_free_coherent(dev, q->size * sizeof(*q->cq), q->cq, q->cq_dma);
+		q->sq = NULL;
+		q->cq = NULL;
+	}
+	if (wdev->evq)
+		dma_free_coherent(dev, WSE_EVQ_ENTRIES * sizeof(*wdev->evq), wdev->evq,
+				  wdev->evq_dma);
+	wdev->evq = NULL;
+	/* The context table goes with the DRM device: closing files still use it. */
+}
+
+/* q->lock held. */
+static void wse_queue_push(struct wse_queue *q, struct wse_job *job)
+{
+	job->seq = q->next_seq++;
+	job->sqe.seq = job->seq;
+	q->sq[q->sq_tail] = job->sqe;
+	q->sq_tail = (q->sq_tail + 1) & (q->size - 1);
+	list_add_tail(&job->qnode, &q->inflight);
+	q->inflight_count++;
+}
+
+/* q->lock held. */
+static void wse_queue_arm_timeout(struct wse_queue *q)
+{
+	q->last_progress = jiffies;
+	mod_delayed_work(wse_wq, &q->timeout_work, wse_timeout_jiffies());
+}
+
+static bool wse_queue_has_room(struct wse_queue *q)
+{
+	return (!READ_ONCE(q->stopped) && READ_ONCE(q->inflight_count) < q->size - 1) ||
+	       drm_dev_is_unplugged(&q->wdev->drm);
+}
+
+/* Takes over the queue's reference to @job. */
+int wse_queue_submit(struct wse_queue *q, struct wse_job *job)
+{
+	struct wse_device *wdev = q->wdev;
+	int idx, ret;
+
+	for (;;) {
+		if (!drm_dev_enter(&wdev->drm, &idx))
+			return -ENODEV;
+		spin_lock(&q->lock);
+		if (!q->stopped && q->inflight_count < q->size - 1) {
+			bool was_idle = list_empty(&q->inflight);
+
+			job->queue = q;
+			wse_queue_push(q, job);
+			wse_qwr(q, WSE_QREG_SQ_TAIL, q->sq_tail);
+			if (was_idle)
+				wse_queue_arm_timeout(q);
+			spin_unlock(&q->lock);
+			drm_dev_exit(idx);
+			return 0;
+		}
+		spin_unlock(&q->lock);
+		drm_dev_exit(idx);
+		ret = wait_event_interruptible(q->space_wq, wse_queue_has_room(q));
+		if (ret)
+			return ret;
+	}
+}
+
+/* Consumes completion entries; safe to call from any process context. */
+static void wse_queue_process(struct wse_queue *q)
+{
+	struct wse_job *job, *tmp;
+	LIST_HEAD(done);
+	bool progress = false;
+
+	spin_lock(&q->lock);
+	for (;;) {
+		struct wse_hw_cqe *cqe = &q->cq[q->cq_head];
+		struct wse_hw_cqe entry;
+
+		if ((READ_ONCE(cqe->flags) & WSE_CQE_PHASE) != q->phase)
+			break;
+		dma_rmb();
+		entry = *cqe;
+		job = list_first_entry_or_null(&q->inflight, struct wse_job, qnode);
+		if (job) {
+			list_move_tail(&job->qnode, &done);
+			q->inflight_count--;
+			job->cycles = entry.cycles;
+			job->op_index = entry.op_index;
+			job->status = entry.seq == job->seq ? entry.status : DRM_WSE_STATUS_CORRUPT;
+		}
+		q->cq_head++;
+		if (q->cq_head == q->size) {
+			q->cq_head = 0;
+			q->phase ^= WSE_CQE_PHASE;
+		}
+		progress = true;
+	}
+	if (progress) {
+		int idx;
+
+		if (drm_dev_enter(&q->wdev->drm, &idx)) {
+			wse_qwr(q, WSE_QREG_CQ_HEAD, q->cq_head);
+			drm_dev_exit(idx);
+		}
+		q->last_progress = jiffies;
+		if (list_empty(&q->inflight))
+			cancel_delayed_work(&q->timeout_work);
+	}
+	spin_unlock(&q->lock);
+
+	list_for_each_entry_safe(job, tmp, &done, qnode) {
+		list_del_init(&job->qnode);
+		if (job->status == DRM_WSE_STATUS_CORRUPT) {
+			atomic64_inc(&q->wdev->faults);
+			dev_warn_ratelimited(q->wdev->drm.dev,
+					     "queue %u: completion does not match job %llu\n",
+					     q->index, job->seq);
+		}
+		wse_job_finish(job, job->status, job->op_index, job->cycles);
+	}
+	if (progress)
+		wake_up_all(&q->space_wq);
+}
+
+static irqreturn_t wse_queue_irq(int irq, void *arg)
+{
+	wse_queue_process(arg);
+	return IRQ_HANDLED;
+}
+
+/* q->lock held. */
+static bool wse_queue_is_hung(struct wse_queue *q)
+{
+	return !list_empty(&q->inflight) &&
+	       !time_before(jiffies, q->last_progress + wse_timeout_jiffies());
+}
+
+static void wse_queue_timeout_work(struct work_struct *work)
+{
+	struct wse_queue *q = container_of(to_delayed_work(work), struct wse_queue,
+					   timeout_work);
+	unsigned long deadline;
+
+	wse_queue_process(q);
+	spin_lock(&q->lock);
+	if (list_empty(&q->inflight) || q->stopped) {
+		spin_unlock(&q->lock);
+		return;
+	}
+	deadline = q->last_progress + wse_timeout_jiffies();
+	if (time_before(jiffies, deadline)) {
+		mod_delayed_work(wse_wq, &q->timeout_work, deadline - jiffies);
+		spin_unlock(&q->lock);
+		return;
+	}
+	spin_unlock(&q->lock);
+	wse_queue_reset(q, true);
+}
+
+/*
+ * Resets one queue. With @hung, the oldest job (the one that stopped the
+ * queue) fails with DRM_WSE_STATUS_TIMEOUT; every other pending job is
+ * written into the fresh ring again, so other contexts carry on.
+ */
+int wse_queue_reset(struct wse_queue *q, bool hung)
+{
+	struct wse_device *wdev = q->wdev;
+	struct wse_job *guilty = NULL, *job, *tmp;
+	LIST_HEAD(pending);
+	int idx;
+
+	mutex_lock(&wdev->reset_lock);
+	if (!drm_dev_enter(&wdev->drm, &idx)) {
+		mutex_unlock(&wdev->reset_lock);
+		return -ENODEV;
+	}
+	spin_lock(&q->lock);
+	if (q->stopped || (hung && !wse_queue_is_hung(q))) {
+		spin_unlock(&q->lock);
+		drm_dev_exit(idx);
+		mutex_unlock(&wdev->reset_lock);
+		return 0;
+	}
+	if (hung) {
+		guilty = list_first_entry(&q->inflight, struct wse_job, qnode);
+		list_del_init(&guilty->qnode);
+	}
+	list_splice_init(&q->inflight, &pending);
+	q->inflight_count = 0;
+
+	wse_qwr(q, WSE_QREG_ENABLE, 0);
+	wse_qwr(q, WSE_QREG_RESET, 1);
+	wse_queue_program(q);
+	list_for_each_entry_safe(job, tmp, &pending, qnode) {
+		list_del_init(&job->qnode);
+		wse_queue_push(q, job);
+	}
+	if (!list_empty(&q->inflight)) {
+		wse_qwr(q, WSE_QREG_SQ_TAIL, q->sq_tail);
+		wse_queue_arm_timeout(q);
+	}
+	spin_unlock(&q->lock);
+	drm_dev_exit(idx);
+
+	atomic64_inc(&wdev->resets);
+	if (guilty) {
+		atomic64_inc(&wdev->timeouts);
+		drm_warn(&wdev->drm, "queue %u: job timed out after %u ms, queue reset\n",
+			 q->index, wse_job_timeout_ms);
+		wse_genl_event(wdev, WSE_GENL_EVENT_JOB_TIMEOUT, q->index,
+			       DRM_WSE_STATUS_TIMEOUT, guilty->ctx->hw_id);
+		wse_job_finish(guilty, DRM_WSE_STATUS_TIMEOUT, 0, 0);
+	}
+	wse_genl_event(wdev, WSE_GENL_EVENT_QUEUE_RESET, q->index, 0, 0);
+	mutex_unlock(&wdev->reset_lock);
+	wake_up_all(&q->space_wq);
+	return 0;
+}
+
+/* Fails every pending job of every queue; the caller stops the hardware. */
+static void wse_steal_jobs(struct wse_device *wdev, struct list_head *jobs, bool stop)
+{
+	u32 i;
+
+	for (i = 0; i < wdev->num_queues; i++) {
+		struct wse_queue *q = &wdev->queues[i];
+
+		spin_lock(&q->lock);
+		if (stop)
+			q->stopped = true;
+		list_splice_tail_init(&q->inflight, jobs);
+		q->inflight_count = 0;
+		spin_unlock(&q->lock);
+	}
+}
+
+static void wse_finish_stolen(struct wse_device *wdev, struct list_head *jobs, u32 status)
+{
+	struct wse_job *job, *tmp;
+	u32 i;
+
+	list_for_each_entry_safe(job, tmp, jobs, qnode) {
+		list_del_init(&job->qnode);
+		wse_job_finish(job, status, 0, 0);
+	}
+	for (i = 0; i < wdev->num_queues; i++)
+		wake_up_all(&wdev->queues[i].space_wq);
+}
+
+/*
+ * Full device reset: every pending job fails with ERR_ABORTED, the tables
+ * and rings are programmed again and the contexts keep their mappings.
+ */
+int wse_device_reset(struct wse_device *wdev)
+{
+	LIST_HEAD(jobs);
+	int idx, ret;
+	u32 i;
+
+	mutex_lock(&wdev->reset_lock);
+	if (!drm_dev_enter(&wdev->drm, &idx)) {
+		mutex_unlock(&wdev->reset_lock);
+		return -ENODEV;
+	}
+	wdev->state = WSE_STATE_RESETTING;
+	for (i = 0; i < wdev->num_queues; i++)
+		wse_qwr(&wdev->queues[i], WSE_QREG_ENABLE, 0);
+	wse_steal_jobs(wdev, &jobs, true);
+
+	wse_wr(wdev, WSE_REG_CONTROL, WSE_CONTROL_RESET);
+	ret = wse_wait_ready(wdev);
+	if (!ret) {
+		wse_program_tables(wdev);
+		for (i = 0; i < wdev->num_queues; i++) {
+			struct wse_queue *q = &wdev->queues[i];
+
+			spin_lock(&q->lock);
+			wse_queue_program(q);
+			q->stopped = false;
+			spin_unlock(&q->lock);
+		}
+		wdev->state = WSE_STATE_READY;
+	} else {
+		drm_err(&wdev->drm, "device did not come back from reset\n");
+		wdev->state = WSE_STATE_FATAL;
+	}
+	drm_dev_exit(idx);
+	atomic64_inc(&wdev->resets);
+	wse_finish_stolen(wdev, &jobs, DRM_WSE_STATUS_ERR_ABORTED);
+	wse_genl_event(wdev, WSE_GENL_EVENT_DEVICE_RESET, 0, 0, 0);
+	mutex_unlock(&wdev->reset_lock);
+	return ret;
+}
+
+void wse_reset_work(struct work_struct *work)
+{
+	struct wse_device *wdev = container_of(work, struct wse_device, reset_work);
+
+	wse_device_reset(wdev);
+}
+
+/* After unplug: nothing will complete any more. */
+void wse_device_abort_all(struct wse_device *wdev)
+{
+	LIST_HEAD(jobs);
+
+	mutex_lock(&wdev->reset_lock);
+	wdev->state = WSE_STATE_GONE;
+	wse_steal_jobs(wdev, &jobs, true);
+	wse_finish_stolen(wdev, &jobs, DRM_WSE_STATUS_DEVICE_LOST);
+	mutex_unlock(&wdev->reset_lock);
+}
+
+static void wse_handle_event(struct wse_device *wdev, const struct wse_hw_event *ev)
+{
+	struct wse_ctx *ctx;
+	u32 genl_event;
+
+	switch (ev->type) {
+	case WSE_EVENT_FAULT:
+		genl_event = WSE_GENL_EVENT_FAULT;
+		break;
+	case WSE_EVENT_DMA_ERROR:
+		genl_event = WSE_GENL_EVENT_DMA_ERROR;
+		break;
+	case WSE_EVENT_SRAM_ERROR:
+		genl_event = WSE_GENL_EVENT_SRAM_ERROR;
+		break;
+	case WSE_EVENT_CQ_OVERFLOW:
+		dev_warn_ratelimited(wdev->drm.dev, "queue %u: completion queue overflow\n",
+				     ev->queue);
+		return;
+	default:
+		return;
+	}
+	atomic64_inc(&wdev->faults);
+	/* The details go to the owning context only; netlink gets no address. */
+	ctx = wse_ctx_get_by_hw_id(wdev, ev->context);
+	if (ctx) {
+		mutex_lock(&ctx->lock);
+		ctx->last_fault_dva = ev->addr;
+		ctx->last_fault_status = ev->status;
+		mutex_unlock(&ctx->lock);
+		atomic64_inc(&ctx->faults);
+		wse_ctx_put(ctx);
+	}
+	wse_genl_event(wdev, genl_event, ev->queue, ev->status, ev->context);
+}
+
+static irqreturn_t wse_event_irq(int irq, void *arg)
+{
+	struct wse_device *wdev = arg;
+	u32 tail, status;
+	int idx;
+
+	if (!drm_dev_enter(&wdev->drm, &idx))
+		return IRQ_HANDLED;
+	tail = wse_rd(wdev, WSE_REG_EVQ_TAIL);
+	if (tail != U32_MAX) {
+		tail &= WSE_EVQ_ENTRIES - 1;
+		dma_rmb();
+		while (wdev->evq_head != tail) {
+			struct wse_hw_event ev = wdev->evq[wdev->evq_head];
+
+			wse_handle_event(wdev, &ev);
+			wdev->evq_head = (wdev->evq_head + 1) & (WSE_EVQ_ENTRIES - 1);
+		}
+		wse_wr(wdev, WSE_REG_EVQ_HEAD, wdev->evq_head);
+		status = wse_rd(wdev, WSE_REG_STATUS);
+		if (status != U32_MAX && (status & WSE_STATUS_FATAL))
+			queue_work(wse_wq, &wdev->reset_work);
+	}
+	drm_dev_exit(idx);
+	return IRQ_HANDLED;
+}
+
+int wse_irq_init(struct wse_device *wdev)
+{
+	struct pci_dev *pdev = wdev->pdev;
+	u32 nvec = WSE_MSIX_VECTORS(wdev->num_queues), i;
+	int ret;
+
+	ret = pci_alloc_irq_vectors(pdev, nvec, nvec, PCI_IRQ_MSIX);
+	if (ret < 0) {
+		drm_err(&wdev->drm, "cannot get %u MSI-X vectors: %d\n", nvec, ret);
+		return ret;
+	}
+	for (i = 0; i < wdev->num_queues; i++) {
+		struct wse_queue *q = &wdev->queues[i];
+
+		q->irq = pci_irq_vector(pdev, i);
+		ret = request_threaded_irq(q->irq, NULL, wse_queue_irq, IRQF_ONESHOT,
+					   WSE_DRIVER_NAME, q);
+		if (ret) {
+			q->irq = 0;
+			goto fail;
+		}
+	}
+	wdev->event_irq = pci_irq_vector(pdev, WSE_MSIX_EVENT_VECTOR(wdev->num_queues));
+	ret = request_threaded_irq(wdev->event_irq, NULL, wse_event_irq, IRQF_ONESHOT,
+				   WSE_DRIVER_NAME, wdev);
+	if (ret) {
+		wdev->event_irq = 0;
+		goto fail;
+	}
+	return 0;
+fail:
+	wse_irq_fini(wdev);
+	return ret;
+}
+
+void wse_irq_fini(struct wse_device *wdev)
+{
+	u32 i;
+
+	for (i = 0; i < wdev->num_queues; i++) {
+		if (wdev->queues[i].irq)
+			free_irq(wdev->queues[i].irq, &wdev->queues[i]);
+		wdev->queues[i].irq = 0;
+	}
+	if (wdev->event_irq)
+		free_irq(wdev->event_irq, wdev);
+	wdev->event_irq = 0;
+	pci_free_irq_vectors(wdev->pdev);
+}
+
+/*
+ * Points the device at a context's new map table and waits until the device
+ * has dropped the old one, after which the caller may free it.
+ */
+int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id, dma_addr_t map_dma,
+			 u32 map_count, bool valid)
+{
+	struct wse_hw_ctx *entry = &wdev->ctx_table[hw_id];
+	u64 timeout_us = (u64)wse_job_timeout_ms * USEC_PER_MSEC + USEC_PER_SEC;
+	int idx, ret = 0;
+	u32 val;
+
+	mutex_lock(&wdev->invalidate_lock);
+	/*
+	 * The device reads the entry for every command, possibly while it
+	 * changes. Changing one field at a time, in this order, means that
+	 * any mix of old and new fields it might read stays inside a table
+	 * that has at least map_count entries.
+	 */
+	if (!valid)
+		WRITE_ONCE(entry->flags, 0);
+	wmb();	/* invalid before the table goes */
+	if (map_count > entry->map_count) {
+		WRITE_ONCE(entry->map_dma, map_dma);
+		wmb();	/* the larger table is in place before the count grows */
+		WRITE_ONCE(entry->map_count, map_count);
+	} else {
+		WRITE_ONCE(entry->map_count, map_count);
+		wmb();	/* the count has shrunk before the smaller table is in place */
+		WRITE_ONCE(entry->map_dma, map_dma);
+	}
+	wmb();	/* the table is in place before the entry is valid */
+	if (valid)
+		WRITE_ONCE(entry->flags, WSE_CTX_VALID);
+	if (drm_dev_enter(&wdev->drm, &idx)) {
+		wse_wr(wdev, WSE_REG_CTX_INVALIDATE, hw_id);
+		ret = readl_poll_timeout(wdev->regs + WSE_REG_CTX_INVALIDATE, val,
+					 val == 0 || val == U32_MAX, 10, timeout_us);
+		drm_dev_exit(idx);
+	}
+	mutex_unlock(&wdev->invalidate_lock);
+	if (ret)
+		drm_err(&wdev->drm, "context %u: invalidation timed out\n", hw_id);
+	return ret;
+}
+
+void wse_queue_init_sw(struct wse_device *wdev, u32 index)
+{
+	struct wse_queue *q = &wdev->queues[index];
+
+	q->wdev = wdev;
+	q->index = index;
+	q->size = wse_queue_depth;
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->inflight);
+	init_waitqueue_head(&q->space_wq);
+	INIT_DELAYED_WORK(&q->timeout_work, wse_queue_timeout_work);
+	q->next_seq = 1;
+}

@@ -1,0 +1,10 @@
+#!/bin/bash
+# The driver's kselftests in the VM with two wse devices (their TAP lines pass
+# through; tests/kselftest/run-in-vm.sh also fails on Oops/WARNING/BUG in dmesg).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-$top/build}
+if [ ! -x "$build/tests/kselftest/run-in-vm.sh" ] || [ ! -f "$top/driver/wse.ko" ]; then
+	echo "not ok 1 - kselftests and driver/wse.ko are built (make all)"
+	exit 1
+fi
+exec "$top/tools/wse-vm" --devices 2 --timeout 900 -- /wse/tests/kselftest/run-in-vm.sh
