@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_libwse_host: the parts of libwse that need no wse device: error
+ * texts, status names, enumeration of empty and fake /dev trees, the errors
+ * of wse_open() and wse_telemetry_open() without the module, NULL handles.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libwse/wse.h"
+#include "tests/tap.h"
+
+static char root[64];
+
+static void touch(const char *rel)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void link_to(const char *target, const char *rel)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (symlink(target, path))
+		perror("symlink");
+}
+
+static void cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd))
+		perror("rm");
+}
+
+static void test_errors(void)
+{
+	int codes[] = { 0, -ENOENT, ENOENT, -EACCES, -ENODEV, -EINVAL, -ETIMEDOUT, -EIO, -ENOSPC,
+			-E2BIG, -EOPNOTSUPP, -EOVERFLOW, -EPERM, -ENOMEM, -123456 };
+	unsigned i;
+	int ok = 1;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *m = wse_strerror(codes[i]);
+
+		ok &= m && *m;
+	}
+	TAP_OK(ok, "wse_strerror has text for every code, even unknown ones");
+	TAP_OK(strcmp(wse_strerror(-ENOENT), wse_strerror(ENOENT)) == 0,
+	       "wse_strerror takes the code with either sign");
+	TAP_OK(strstr(wse_strerror(-EACCES), "permission") != NULL, "-EACCES reads as permission denied");
+	TAP_OK(strcmp(wse_strerror(-ENOMEM), strerrordesc_np(ENOMEM)) == 0,
+	       "codes without a wse-specific text fall back to the C library's");
+	TAP_OK(strcmp(wse_status_str(WSE_JOB_ERR_FAULT), "address fault") == 0 &&
+	       strcmp(wse_status_str(WSE_JOB_OK), "ok") == 0, "status names: ok, address fault");
+	TAP_OK(strcmp(wse_status_str(1000), "unknown status") == 0, "unknown status has a name");
+	TAP_OK(strcmp(wse_state_str(WSE_STATE_RESETTING), "resetting") == 0 &&
+	       strcmp(wse_state_str(77), "unknown") == 0, "state names");
+	TAP_OK(strcmp(wse_event_str(WSE_EV_FAULT), "fault") == 0 &&
+	       strcmp(wse_event_str(0), "unknown") == 0, "event names");
+}
+
+static void test_enumerate(void)
+{
+	struct wse_device_entry e[8];
+	char path[256];
+	int n;
+
+	memset(e, 0x5a, sizeof(e));
+	TAP_OK(wse_enumerate(root, e, 8) == 0, "an empty directory has no devices");
+	TAP_OK(wse_enumerate("/nonexistent/wse-test", e, 8) == 0, "a missing directory has no devices");
+	TAP_OK(wse_enumerate(root, NULL, 4) == -EINVAL, "entries NULL with capacity 4 is -EINVAL");
+	TAP_OK(wse_enumerate(root, NULL, 0) == 0, "entries NULL with capacity 0 counts");
+
+	/* wse1 and wse10 resolve; wse2 dangles; the rest are not device names. */
+	link_to("/dev/null", "wse1");
+	link_to("/dev/zero", "wse10");
+	link_to("/nonexistent/accel9", "wse2");
+	touch("wsefoo");
+	touch("wse");
+	touch("wse-1");
+	snprintf(path, sizeof(path), "%s/accel", root);
+	mkdir(path, 0700);
+	touch("accel/accel0");	/* a regular file: not a DRM device */
+	touch("accel/accelX");
+
+	n = wse_enumerate(root, e, 8);
+	TAP_OK(n == 2, "two wseN links resolve (saw %d)", n);
+	snprintf(path, sizeof(path), "%s/wse1", root);
+	TAP_OK(n >= 2 && e[0].index == 1 && e[1].index == 10 && strcmp(e[0].path, path) == 0,
+	       "sorted by index numerically (1 before 10), with their paths");
+	TAP_OK(n >= 1 && e[0].accel_minor == -1, "a link to a non-accel node has accel_minor -1");
+	TAP_OK(n >= 1 && e[0].accessible == (access("/dev/null", R_OK | W_OK) == 0),
+	       "accessible tells whether the node may be opened read-write");
+	memset(e, 0x5a, sizeof(e));
+	TAP_OK(wse_enumerate(root, e, 1) == 2 && e[0].index == 1 &&
+	       (unsigned char)((char *)&e[1])[0] == 0x5a,
+	       "capacity 1: returns the full count, writes one entry only");
+}
+
+static void test_open_errors(void)
+{
+	char msg[256], path[256];
+	wse_device *dev = (wse_device *)0x1;
+	int rc;
+
+	rc = wse_open("/nonexistent/wse0", &dev, msg, sizeof(msg));
+	TAP_OK(rc == -ENOENT && dev == (wse_device *)0x1, "a missing node is -ENOENT, *out untouched");
+	TAP_OK(strstr(msg, "/nonexistent/wse0") && strstr(msg, "module"),
+	       "the message names the node and the module: %s", msg);
+	if (!wse_module_loaded())
+		TAP_OK(strstr(msg, "not loaded") != NULL, "without the module it says 'not loaded'");
+
+	rc = wse_open("/dev/null", &dev, msg, sizeof(msg));
+	TAP_OK(rc == -ENODEV && strstr(msg, "not a wse device"),
+	       "/dev/null is -ENODEV, 'not a wse device' (%s)", msg);
+
+	snprintf(path, sizeof(path), "%s/plain", root);
+	touch("plain");
+	rc = wse_open(path, &dev, msg, sizeof(msg));
+	TAP_OK(rc == -ENODEV, "a regular file is -ENODEV (rc %d)", rc);
+
+	rc = wse_open(root, &dev, msg, sizeof(msg));
+	TAP_OK(rc == -EISDIR && *msg, "a directory is -EISDIR with a message (%s)", msg);
+
+	if (geteuid() != 0) {
+		chmod(path, 0);
+		rc = wse_open(path, &dev, msg, sizeof(msg));
+		TAP_OK(rc == -EACCES && strstr(msg, "permission denied"),
+		       "an unreadable node is -EACCES, 'permission denied'");
+	}
+
+	setenv("WSE_DEVICE", "/nonexistent/from-env", 1);
+	rc = wse_open(NULL, &dev, msg, sizeof(msg));
+	TAP_OK(rc == -ENOENT && strstr(msg, "/nonexistent/from-env"),
+	       "path NULL opens $WSE_DEVICE");
+	unsetenv("WSE_DEVICE");
+
+	TAP_OK(wse_open_index(-1, &dev, msg, sizeof(msg)) == -EINVAL, "index -1 is -EINVAL");
+	TAP_OK(wse_open("/dev/null", NULL, NULL, 0) == -EINVAL, "out NULL is -EINVAL (no errmsg ok)");
+	rc = wse_open("/nonexistent/x", &dev, msg, 8);
+	TAP_OK(rc == -ENOENT && strlen(msg) == 7, "a short message buffer is truncated, not overrun");
+}
+
+static void test_null_handles(void)
+{
+	struct wse_info info;
+	struct wse_job_result r;
+	wse_bo *bo;
+	uint64_t dva, job;
+	char buf[32];
+
+	TAP_OK(wse_query_info(NULL, &info) == -EINVAL, "query_info(NULL) is -EINVAL");
+	TAP_OK(wse_bo_create(NULL, 4096, &bo) == -EINVAL, "bo_create(NULL) is -EINVAL");
+	TAP_OK(wse_map_bo(NULL, NULL, 0, 0, WSE_ACCESS_RW, &dva) == -EINVAL, "map_bo(NULL) is -EINVAL");
+	TAP_OK(wse_submit(NULL, NULL, WSE_QUEUE_DEFAULT, &job) == -EINVAL, "submit(NULL) is -EINVAL");
+	TAP_OK(wse_wait(NULL, 1, 0, &r) == -EINVAL, "wait(NULL) is -EINVAL");
+	TAP_OK(wse_telemetry_get(NULL, 0, NULL) == -EINVAL, "telemetry_get(NULL) is -EINVAL");
+	TAP_OK(wse_device_fd(NULL) == -1 && wse_bo_size(NULL) == 0, "accessors of NULL are harmless");
+	TAP_OK(wse_last_error(NULL) && *wse_last_error(NULL), "last_error(NULL) is a string");
+	wse_last_error_copy(NULL, buf, sizeof(buf));
+	TAP_OK(buf[0] != 0, "last_error_copy(NULL) writes a message");
+	wse_close(NULL);
+	wse_bo_free(NULL);
+	wse_sram_free(NULL);
+	wse_ctx_destroy(NULL);
+	wse_telemetry_close(NULL);
+	TAP_OK(1, "the free functions accept NULL");
+}
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void test_sysfs(void)
+{
+	struct wse_dev_stats st;
+	char path[256], sys[128];
+
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	TAP_OK(wse_sysfs_read(sys, 3, &st) == -ENOENT, "sysfs: no accel3 is -ENOENT");
+	snprintf(path, sizeof(path), "mkdir -p '%s/sys/class/accel/accel3' "
+		 "'%s/sys/devices/pci0000:00/0000:01:00.0/wse'", root, root);
+	if (system(path))
+		perror("mkdir");
+	link_to("../../../devices/pci0000:00/0000:01:00.0", "sys/class/accel/accel3/device");
+	TAP_OK(wse_sysfs_read(sys, 3, &st) == -ENOENT,
+	       "sysfs: a device without the wse attributes is -ENOENT");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/state", "resetting\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/sram_total", "1073741824\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/sram_used", "8192\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/queues", "4\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/jobs_done", "12345678901\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/faults", "2\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/pe_grid", "64x32\n");
+	memset(&st, 0x5a, sizeof(st));
+	TAP_OK(wse_sysfs_read(sys, 3, &st) == 0, "sysfs: a fake wse device is read");
+	TAP_OK(st.dev_index == 3 && st.state == WSE_STATE_RESETTING &&
+	       strcmp(st.pci_name, "0000:01:00.0") == 0, "sysfs: index, state, PCI address");
+	TAP_OK(st.sram_total == 1073741824ull && st.sram_used == 8192 && st.queues == 4 &&
+	       st.jobs_done == 12345678901ull && st.faults == 2 && st.resets == 0,
+	       "sysfs: counters, missing ones read as 0");
+	TAP_OK(st.grid_width == 64 && st.grid_height == 32, "sysfs: PE grid 64x32");
+	TAP_OK(wse_sysfs_read(sys, 3, NULL) == -EINVAL, "sysfs: stats NULL is -EINVAL");
+}
+
+static void test_telemetry_without_module(void)
+{
+	wse_telemetry *t = NULL;
+	char msg[256];
+	int rc;
+
+	if (wse_module_loaded()) {
+		TAP_NOTE("wse module loaded on this host; the no-module case is not checked");
+		return;
+	}
+	rc = wse_telemetry_open(&t, msg, sizeof(msg));
+	TAP_OK(rc < 0 && t == NULL, "telemetry_open fails without the module (rc %d)", rc);
+	TAP_OK(rc != -ENOENT || strstr(msg, "not loaded"),
+	       "and says the module is not loaded: %s", msg);
+}
+
+int main(void)
+{
+	snprintf(root, sizeof(root), "/tmp/libwse-test.XXXXXX");
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_errors();
+	test_enumerate();
+	test_open_errors();
+	test_null_handles();
+	test_sysfs();
+	test_telemetry_without_module();
+	cleanup();
+	return tap_done();
+}

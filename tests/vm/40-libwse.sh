@@ -1,0 +1,120 @@
+#!/bin/bash
+# libwse in the VM, one boot with two wse devices: the API tests
+# (tests/libwse/test_api), wse-smi (table, -q, --json, both devices),
+# `wse-smi events` seeing the fault that another process causes, and
+# `wse-bench --json` emitting valid JSON (checked here on the host).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+vm=$top/tools/wse-vm
+build=${BUILD:-$top/build}
+case $build in /*) ;; *) build=$top/$build ;; esac
+n=0
+failed=0
+check() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi
+}
+
+for f in bin/wse-smi bin/wse-bench tests/libwse/test_api tests/libwse/fault_job lib/libwse.so.0; do
+	if [ ! -e "$build/$f" ]; then
+		check 1 "$build/$f is built (run make first)"
+		echo "1..$n"
+		exit 1
+	fi
+done
+if [ ! -f "$top/driver/wse.ko" ]; then
+	check 1 "driver/wse.ko is built (make module)"
+	echo "1..$n"
+	exit 1
+fi
+
+work=$(mktemp -d /tmp/wse-libwse-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/extra"
+# The guest part: each step's output between markers, its status after it.
+cat > "$work/extra/libwse-guest.sh" <<'GUEST'
+step() { echo "@@BEGIN $1"; shift; "$@"; echo "@@END rc=$?"; }
+WSE_EXPECT_DEVICES=2 step api /wse/tests/libwse/test_api
+step smi wse-smi
+step smi-q wse-smi -q -d 1
+step smi-json wse-smi --json
+step smi-missing wse-smi -d 7
+wse-smi events --count 1 --timeout 60 > /tmp/events.txt 2> /tmp/events.err &
+ev=$!
+i=0
+while ! grep -q listening /tmp/events.err 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+step fault /wse/tests/libwse/fault_job --inject
+wait $ev
+echo "@@EVENTS rc=$?"
+sed 's/^/@@EV /' /tmp/events.txt /tmp/events.err
+wse-bench --json --quick --no-progress > /tmp/bench.json 2> /tmp/bench.err
+echo "@@BENCH rc=$?"
+sed 's/^/@@BJ /' /tmp/bench.json
+sed 's/^/@@BERR /' /tmp/bench.err
+GUEST
+
+"$vm" --devices 2 --timeout 300 --extra "$work/extra" -- sh /wse/libwse-guest.sh \
+	> "$work/console.log" 2>&1
+vm_rc=$?
+tr -d '\r' < "$work/console.log" > "$work/out.log"
+check $vm_rc "the VM ran the libwse steps (wse-vm status $vm_rc)"
+[ $vm_rc = 0 ] || sed 's/^/# /' "$work/out.log" | tail -n 40
+
+# section NAME: the lines of one step; status NAME: its exit status.
+section() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed '1d;$d'; }
+status() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed -n 's/^@@END rc=//p'; }
+
+# The API test's own TAP lines, counted here under this script's numbering.
+while IFS= read -r line; do
+	case $line in
+	"ok "*) check 0 "test_api: ${line#ok * - }" ;;
+	"not ok "*) check 1 "test_api: ${line#not ok * - }" ;;
+	esac
+done < <(section api)
+[ "$(status api)" = 0 ]
+check $? "test_api exited 0 (status '$(status api)')"
+
+section smi | sed 's/^/# /'
+rows=$(section smi | grep -cE '^[01] +[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9] +wse[01] +ready')
+[ "$(status smi)" = 0 ] && [ "$rows" = 2 ]
+check $? "wse-smi lists both devices as ready ($rows rows)"
+section smi-q | grep -qE '^ +PE grid +: [0-9]+ x [0-9]+'
+check $? "wse-smi -q -d 1 prints the device's detail"
+section smi-json > "$work/smi.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["devices"]) == 2, d' \
+	"$work/smi.json" 2>/dev/null
+check $? "wse-smi --json is valid JSON with 2 devices"
+[ "$(status smi-missing)" = 4 ]
+check $? "wse-smi -d 7 exits 4 (no such device; got '$(status smi-missing)')"
+
+[ "$(status fault)" = 0 ]
+check $? "another process made a job fail with an injected DMA error"
+grep '^@@EV ' "$work/out.log" | sed 's/^@@EV /# /'
+ev_rc=$(sed -n 's/^@@EVENTS rc=//p' "$work/out.log")
+[ "$ev_rc" = 0 ] && grep -qE '^@@EV .*(dma-error|fault)' "$work/out.log"
+check $? "wse-smi events saw the event (status '$ev_rc')"
+
+grep '^@@BJ ' "$work/out.log" | sed 's/^@@BJ //' > "$work/bench.json"
+bench_rc=$(sed -n 's/^@@BENCH rc=//p' "$work/out.log")
+[ "$bench_rc" = 0 ]
+check $? "wse-bench --json --quick exits 0 (status '$bench_rc')"
+[ "$bench_rc" = 0 ] || grep '^@@BERR ' "$work/out.log" | sed 's/^@@BERR /# /'
+python3 -m json.tool "$work/bench.json" > /dev/null 2>&1
+check $? "wse-bench --json is valid JSON (python3 -m json.tool)"
+python3 - "$work/bench.json" <<'PY' 2>/dev/null
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["dma"]) >= 5 and all(r["h2d_gbps"] > 0 and r["memcpy_gbps"] > 0 for r in d["dma"])
+lat = d["latency_us"]
+assert lat["empty_job"]["p50"] > 0 and lat["noop_ioctl"]["p50"] > 0
+assert all(o["ops"] > 0 and o["max_abs_error"] < 1e-2 for o in d["ops"])
+r = d["dma"][-1]
+print("# DMA %d KiB: h2d %.2f GB/s, memcpy %.2f GB/s; empty job p50 %.1f us = %.1fx a no-op ioctl"
+      % (r["bytes"] >> 10, r["h2d_gbps"], r["memcpy_gbps"], lat["empty_job"]["p50"],
+         lat["empty_job_vs_ioctl_p50"]))
+PY
+check $? "wse-bench JSON has DMA rows, latencies and correct op results"
+
+echo "1..$n"
+exit $failed
