@@ -101,7 +101,7 @@ if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/wse-configure" 2>/dev/null)
 	}
 	echo "${configure_flags[*]}" > "$build/wse-configure"
 fi
-ninja -C "$build" qemu-system-x86_64 tests/qtest/wse-test > "$work/build.log" 2>&1 || {
+ninja -j2 -C "$build" qemu-system-x86_64 tests/qtest/wse-test > "$work/build.log" 2>&1 || {
 	grep -E 'error|Error' "$work/build.log" | head -40 >&2
 	echo "wse: QEMU build failed; full log in $work/build.log" >&2
 	exit 1

@@ -28,7 +28,7 @@ fetch_one() {
 	rm -rf "$dir.tmp"
 	mkdir -p "$dir.tmp/debs"
 	local base=${kver%-amd64}
-	(cd "$dir.tmp/debs" && wse_apt download "linux-image-$kver" \
+	(cd "$dir.tmp/debs" && wse_apt -o APT::Sandbox::User=root download "linux-image-$kver" \
 		"linux-headers-$kver" "linux-headers-$base-common" \
 		"linux-kbuild-$base" >/dev/null) || return 1
 	local deb
@@ -48,7 +48,7 @@ fetch_source() {
 	rm -rf "$dir.tmp"
 	mkdir -p "$dir.tmp"
 	wse_apt_setup
-	(cd "$dir.tmp" && wse_apt download linux-source-6.12 >/dev/null)
+	(cd "$dir.tmp" && wse_apt -o APT::Sandbox::User=root download linux-source-6.12 >/dev/null)
 	dpkg-deb -x "$dir.tmp"/linux-source-6.12_*.deb "$dir.tmp/root"
 	tar -C "$dir.tmp" -xaf "$dir.tmp"/root/usr/src/linux-source-6.12.tar.* \
 		--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
@@ -64,6 +64,10 @@ fetch_source() {
 
 for kver in $(resolve_version); do
 	if fetch_one "$kver"; then
+		# Debian's headers Makefile includes the -common tree by its installed
+		# path; point it at the unpacked copy so `make -C kdir` works.
+		sed -i "s|^include /usr/src/|include $WSE_CACHE/kernel/$kver/root/usr/src/|" \
+			"$WSE_CACHE/kernel/$kver/kdir/Makefile"
 		[ $want_source = 1 ] && fetch_source
 		echo "$WSE_CACHE/kernel/$kver"
 		exit 0
