@@ -21,7 +21,7 @@ ALL_TARGETS :=
 UNIT_TESTS  :=
 CLEAN_DIRS  := $(BUILD)
 
-.PHONY: all clean check check-unit check-qtest check-vm demo qemu module
+.PHONY: all clean check check-unit check-lint check-qtest check-vm qemu
 all:
 
 -include $(sort $(wildcard */build.mk */*/build.mk))
@@ -47,6 +47,9 @@ qemu:
 
 check-qtest:
 	tests/qtest/run
+
+check-lint:
+	tests/run-suite lint tests/lint/*.sh
 
 check-vm: all
 	tests/vm/run

@@ -2,7 +2,8 @@
 /*
  * wse_isolation_test: two processes must not reach each other's buffers,
  * SRAM, contexts or jobs, by guessing handles or device addresses; a fault
- * is reported to the faulting context only; concurrent submitters.
+ * is reported to the faulting context only; SRAM is scrubbed between
+ * owners; concurrent submitters.
  */
 #include <pthread.h>
 #include <sys/wait.h>
@@ -111,6 +112,73 @@ TEST(dva_guessing)
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
+#define SCRUB_BYTES (64u * 1024)
+
+/* Fills SRAM through a fresh file, closes it; returns 0 on success. */
+static int leave_sram_behind(void)
+{
+	int fd = wse_open(0), ret;
+	struct wse_copier c;
+	uint32_t bo, sram;
+	uint64_t bo_dva = 0, sram_dva = 0;
+	uint32_t *p;
+
+	if (fd < 0)
+		return fd;
+	ret = wse_copier_init(&c, fd);
+	if (!ret)
+		ret = wse_bo_create(fd, SCRUB_BYTES, &bo);
+	if (!ret)
+		ret = wse_sram_alloc(fd, SCRUB_BYTES, &sram);
+	if (!ret)
+		ret = wse_map(fd, c.ctx, bo, DRM_WSE_MAP_READ, 0, &bo_dva);
+	if (!ret)
+		ret = wse_map(fd, c.ctx, sram, DRM_WSE_MAP_WRITE | DRM_WSE_MAP_SRAM, 0, &sram_dva);
+	if (!ret) {
+		p = wse_bo_mmap(fd, bo, SCRUB_BYTES);
+		if (!p)
+			ret = -ENOMEM;
+	}
+	if (!ret) {
+		for (unsigned int i = 0; i < SCRUB_BYTES / 4; i++)
+			p[i] = 0x5ec7e7;
+		munmap(p, SCRUB_BYTES);
+		ret = wse_copy(&c, bo_dva, sram_dva, SCRUB_BYTES);
+	}
+	wse_copier_fini(&c);
+	close(fd);
+	return ret;
+}
+
+/* SRAM a closed file left behind reads as zero in the next file's allocation. */
+TEST(sram_scrubbed_between_files)
+{
+	int fd;
+	struct wse_copier c;
+	uint32_t bo, sram;
+	uint64_t bo_dva = 0, sram_dva = 0;
+	uint32_t *p, leaked = 0;
+
+	ASSERT_EQ(0, leave_sram_behind());
+	fd = wse_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, wse_copier_init(&c, fd));
+	ASSERT_EQ(0, wse_bo_create(fd, SCRUB_BYTES, &bo));
+	ASSERT_EQ(0, wse_sram_alloc(fd, SCRUB_BYTES, &sram));
+	ASSERT_EQ(0, wse_map(fd, c.ctx, bo, DRM_WSE_MAP_WRITE, 0, &bo_dva));
+	ASSERT_EQ(0, wse_map(fd, c.ctx, sram, DRM_WSE_MAP_READ | DRM_WSE_MAP_SRAM, 0, &sram_dva));
+	p = wse_bo_mmap(fd, bo, SCRUB_BYTES);
+	ASSERT_NE(NULL, p);
+	memset(p, 0xff, SCRUB_BYTES);
+	ASSERT_EQ(DRM_WSE_STATUS_OK, wse_copy(&c, sram_dva, bo_dva, SCRUB_BYTES));
+	for (unsigned int i = 0; i < SCRUB_BYTES / 4; i++)
+		leaked |= p[i];
+	EXPECT_EQ(0u, leaked);
+	munmap(p, SCRUB_BYTES);
+	wse_copier_fini(&c);
 	close(fd);
 }
 

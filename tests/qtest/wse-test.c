@@ -724,6 +724,40 @@ static void test_reset_clears_sram(void)
 	shutdown_t(t);
 }
 
+/* SCRUB zeroes exactly the range it names; a bad range zeroes nothing and is logged. */
+static void test_sram_scrub(void)
+{
+	T *t = boot(NULL);
+	uint32_t data[3 * 1024], back[3 * 1024];
+	uint32_t errors;
+
+	for (int i = 0; i < 3 * 1024; i++)
+		data[i] = 0x5c0b0000 + i;
+	upload(t, 0, data, sizeof(data));
+	/* Zero the middle page of the three (SRAM_DVA maps SRAM_TARGET). */
+	wr(t, WSE_REG_SCRUB_OFFSET_LO, (uint32_t)(SRAM_TARGET + 4096));
+	wr(t, WSE_REG_SCRUB_OFFSET_HI, (SRAM_TARGET + 4096) >> 32);
+	wr(t, WSE_REG_SCRUB_LEN_LO, 4096);
+	wr(t, WSE_REG_SCRUB_LEN_HI, 0);
+	wr(t, WSE_REG_SCRUB, WSE_SCRUB_GO);
+	download(t, 0, back, sizeof(back));
+	for (int i = 0; i < 3 * 1024; i++)
+		g_assert_cmphex(back[i], ==, i >= 1024 && i < 2048 ? 0 : data[i]);
+
+	errors = rd(t, WSE_REG_ERR_COUNT);
+	wr(t, WSE_REG_SCRUB_OFFSET_LO, (uint32_t)SRAM_TARGET + 100);	/* misaligned */
+	wr(t, WSE_REG_SCRUB, WSE_SCRUB_GO);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, errors + 1);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_STATUS_ERR_FAULT);
+	wr(t, WSE_REG_SCRUB_OFFSET_LO, 0);
+	wr(t, WSE_REG_SCRUB_OFFSET_HI, 0x1000);		/* far beyond SRAM */
+	wr(t, WSE_REG_SCRUB, WSE_SCRUB_GO);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, errors + 2);
+	download(t, 0, back, sizeof(back));
+	g_assert_cmphex(back[0], ==, data[0]);
+	shutdown_t(t);
+}
+
 /* ---- tests: queues, phase, MSI-X -------------------------------------------------- */
 
 static void test_nop(void)
@@ -2015,6 +2049,7 @@ int main(int argc, char **argv)
 		{ "bad-properties", test_bad_properties },
 		{ "device-reset", test_device_reset },
 		{ "reset-clears-sram", test_reset_clears_sram },
+		{ "sram-scrub", test_sram_scrub },
 		{ "nop", test_nop },
 		{ "phase-wrap", test_phase_wrap },
 		{ "msix-delivery", test_msix_delivery },
