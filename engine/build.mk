@@ -18,12 +18,40 @@ $(ENGINE_SAN_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/san/%.o)
 # Where wse-infer looks for its model when neither -m nor $WSE_MODEL says.
 $(BUILD)/obj/tools/wse-infer.o: CFLAGS_USER += -DENGINE_DEFAULT_MODEL='"$(abspath engine/models/default.gguf)"'
 
-ENGINE_TOOLS := $(BUILD)/bin/wse-infer $(BUILD)/bin/wse-infer-bench
-$(ENGINE_TOOLS): $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(ENGINE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_USER) -o $@ $^ $(LDLIBS_USER)
+# The wse backend lives in its own archive, with a registry (backend.c built
+# with ENGINE_WITH_WSE) that names it, so that programs that only need the
+# cpu backend (the trainer, the unit tests) do not pull in libwse. Programs
+# that want it link ENGINE_WSE_LINK, which takes libwse statically: the
+# binaries run on the host and in the VM without a library path.
+ENGINE_WSE_LIB := $(BUILD)/lib/libwseengine-wse.a
+ENGINE_WSE_OBJS := $(BUILD)/obj/engine/wse_backend.o $(BUILD)/obj/engine/backend-wse.o
+ENGINE_WSE_SYSLIBS := $(or $(shell pkg-config --libs libdrm libnl-genl-3.0 2>/dev/null),-ldrm -lnl-genl-3 -lnl-3)
+ENGINE_WSE_LINK = $(ENGINE_WSE_LIB) $(ENGINE_LIB) $(BUILD)/lib/libwse.a $(ENGINE_WSE_SYSLIBS)
 
-ALL_TARGETS += $(ENGINE_LIB) $(ENGINE_TOOLS)
+$(BUILD)/obj/engine/backend-wse.o: engine/backend.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -DENGINE_WITH_WSE -MMD -MP -c $< -o $@
+
+$(ENGINE_WSE_LIB): $(ENGINE_WSE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+ENGINE_TOOLS := $(BUILD)/bin/wse-infer $(BUILD)/bin/wse-infer-bench
+$(ENGINE_TOOLS): $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(ENGINE_WSE_LIB) $(ENGINE_LIB) $(BUILD)/lib/libwse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -o $@ $< $(ENGINE_WSE_LINK) $(LDLIBS_USER)
+
+ALL_TARGETS += $(ENGINE_LIB) $(ENGINE_WSE_LIB) $(ENGINE_TOOLS)
+
+# ---- make demo: the README's first command -------------------------------------------
+# Inference on the embedded default model (which the VM's initramfs carries as
+# /wse/models/default.gguf) on one wse device in the VM.
+DEMO_PROMPT ?= In the beginning
+DEMO_TOKENS ?= 100
+demo:
+	tools/setup
+	$(MAKE) --no-print-directory -j2 all
+	tools/wse-vm --devices 1 -- wse-infer --backend wse -p "$(DEMO_PROMPT)" -n $(DEMO_TOKENS) --stats
 
 ENGINE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_engine_*.c))
 $(ENGINE_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(ENGINE_SAN_LIB)

@@ -169,9 +169,11 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' }, { "type", required_argument, NULL, 'T' },
 		{ "tokens", required_argument, NULL, 'n' }, { "threads", required_argument, NULL, 't' },
-		{ "layers", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' }, { 0 }
+		{ "layers", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ "backend", required_argument, NULL, 'b' }, { "devices", required_argument, NULL, 'd' },
+		{ 0 }
 	};
-	const char *model_path = NULL;
+	const char *model_path = NULL, *backend = "cpu";
 	enum eng_dtype type = ENG_F16;
 	int n_decode = 32, threads = 0, layers = 12, c;
 	struct eng_backend_config cfg = { .n_ctx = 256 };
@@ -183,10 +185,13 @@ int main(int argc, char **argv)
 	size_t image_size;
 	float *logits;
 	int32_t tok = 1, prompt[32];
-	double t0, t_prefill, t_decode, bw;
+	double t0, t_prefill, t_decode, bw, modelled = 0;
+	struct eng_backend_stats st;
 
 	while ((c = getopt_long(argc, argv, "m:T:n:t:l:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'b': backend = optarg; break;
+		case 'd': cfg.n_devices = atoi(optarg); break;
 		case 'm': model_path = optarg; break;
 		case 'T':
 			if (!strcmp(optarg, "f32")) type = ENG_F32;
@@ -200,15 +205,18 @@ int main(int argc, char **argv)
 		case 'l': layers = atoi(optarg); break;
 		case 'h':
 			printf("usage: wse-infer-bench [-m MODEL] [--type f32|f16|bf16|q8_0] [--tokens N] [--threads N] [--layers N]\n"
-			       "Decode tokens/s of the cpu backend and its fraction of the host read bandwidth.\n");
+			       "                       [--backend cpu|wse] [--devices N]\n"
+			       "Decode tokens/s of a backend and its fraction of the host read bandwidth.\n"
+			       "The last line, \"bench: key=value ...\", is for tools/wse-compare.\n");
 			return 0;
 		default:
 			fprintf(stderr, "Try 'wse-infer-bench --help'.\n");
 			return 2;
 		}
 	}
-	if (n_decode < 1 || n_decode > 200 || layers < 1 || layers > 64 || threads < 0) {
-		fprintf(stderr, "wse-infer-bench: --tokens 1..200, --layers 1..64, --threads >= 0\n");
+	if (n_decode < 1 || n_decode > 200 || layers < 1 || layers > 64 || threads < 0 ||
+	    cfg.n_devices < 0 || cfg.n_devices > 64) {
+		fprintf(stderr, "wse-infer-bench: --tokens 1..200, --layers 1..64, --threads >= 0, --devices 0..64\n");
 		return 2;
 	}
 	if (model_path) {
@@ -230,22 +238,29 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cfg.n_threads = threads;
-	be = eng_backend_create("cpu", m, &cfg, &err);
+	be = eng_backend_create(backend, m, &cfg, &err);
 	if (!be) {
 		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
 		return 1;
 	}
-	printf("model: %.1fM parameters, %.1f MB of weights, %.1f MB read per decoded token; %d threads\n",
-	       eng_model_param_count(m) / 1e6, m->weight_bytes / 1e6, m->decode_bytes / 1e6, be->cfg.n_threads);
+	printf("model: %.1fM parameters, %.1f MB of weights, %.1f MB read per decoded token; backend %s, %d threads\n",
+	       eng_model_param_count(m) / 1e6, m->weight_bytes / 1e6, m->decode_bytes / 1e6, backend,
+	       be->cfg.n_threads);
 	logits = malloc(sizeof(float) * m->hp.vocab_size);
 	for (int i = 0; i < 32; i++)
 		prompt[i] = (int32_t)((i * 7919u + 1) % m->hp.vocab_size);
 
 	t0 = now();
-	eng_backend_forward(be, prompt, 32, 0, logits, 0, &err);
+	if (eng_backend_forward(be, prompt, 32, 0, logits, 0, &err)) {
+		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+		return 1;
+	}
 	t_prefill = now() - t0;
 	/* greedy continuation; the first step also warms the page cache / TLB */
-	eng_backend_forward(be, &tok, 1, 32, logits, 0, &err);
+	if (eng_backend_forward(be, &tok, 1, 32, logits, 0, &err)) {
+		fprintf(stderr, "wse-infer-bench: %s\n", err.msg);
+		return 1;
+	}
 	t0 = now();
 	for (int i = 0; i < n_decode; i++) {
 		int32_t best = 0;
@@ -272,6 +287,13 @@ int main(int argc, char **argv)
 		printf("host read bandwidth (%d threads, same run): %.2f GB/s -> limit %.2f tok/s\n",
 		       be->cfg.n_threads, bw / 1e9, bw / (double)m->decode_bytes);
 		printf("fraction of the memory-bandwidth limit: %.2f\n", achieved / bw);
+		eng_backend_get_stats(be, &st);
+		if (st.modelled_decode_cycles && st.decode_steps && st.modelled_clock_hz > 0)
+			modelled = st.decode_steps * st.modelled_clock_hz / (double)st.modelled_decode_cycles;
+		printf("bench: backend=%s params=%llu decode_bytes=%llu decode_tok_s=%.4f host_read_bw=%.0f "
+		       "prefill_tok_s=%.2f modelled_tok_s=%.1f\n", backend,
+		       (unsigned long long)eng_model_param_count(m), (unsigned long long)m->decode_bytes,
+		       tps, bw, 32 / t_prefill, modelled);
 	}
 	free(logits);
 	eng_backend_destroy(be);

@@ -250,13 +250,17 @@ static const char *find_default_model(char *buf, size_t size)
 		buf[n] = 0;
 		slash = strrchr(buf, '/');
 		if (slash) {
+			/* build/bin/ in a checkout, then bin/ beside models/ (the VM's /wse, an install) */
 			strcpy(slash, "/../../engine/models/default.gguf");
+			if (access(buf, R_OK) == 0)
+				return buf;
+			strcpy(slash, "/../models/default.gguf");
 			if (access(buf, R_OK) == 0)
 				return buf;
 		}
 	}
 	fprintf(stderr,
-		"wse-infer: no model given and the default model is missing (looked for $WSE_MODEL, %s and %s).\n"
+		"wse-infer: no model given and the default model is missing (looked for $WSE_MODEL, %s and next to the binary, last %s).\n"
 		"Pass -m MODEL (a GGUF or llama2.c .bin Llama model) or set WSE_MODEL.\n",
 		ENGINE_DEFAULT_MODEL, n > 0 ? buf : "engine/models/default.gguf next to the binary");
 	return NULL;

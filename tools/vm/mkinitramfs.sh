@@ -54,6 +54,12 @@ depmod -b "$root" "$kver"
 for sub in bin tests lib; do
 	[ -d "$build/$sub" ] && cp -a "$build/$sub" "$root/wse/$sub"
 done
+# the embedded default model, where wse-infer looks beside its bin/
+top=$(cd "$here/../.." && pwd)
+if [ -f "$top/engine/models/default.gguf" ]; then
+	mkdir -p "$root/wse/models"
+	cp "$top/engine/models/default.gguf" "$root/wse/models/"
+fi
 [ -n "${WSE_VM_EXTRA:-}" ] && cp -a "$WSE_VM_EXTRA"/. "$root/wse/"
 find "$root/wse" -type f -perm -u+x -print0 2>/dev/null |
 	xargs -0 -r file -L | { grep -E 'ELF .*(dynamically|shared object)' || true; } | cut -d: -f1 |
