@@ -349,7 +349,7 @@ int wse_telemetry_subscribe(wse_telemetry *t)
 		t->ev = NULL;
 		return tfail(t, err, "cannot join the \"%s\" multicast group: %s%s",
 			     WSE_GENL_MCGRP_EVENTS, wse_strerror(err),
-			     err == -EPERM || err == -EACCES ? " (needs CAP_NET_ADMIN)" : "");
+			     err == -EACCES ? " (needs CAP_NET_ADMIN)" : "");
 	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # libwse in the VM, one boot with two wse devices: the API tests
 # (tests/libwse/test_api), wse-smi (table, -q, --json, both devices),
-# `wse-smi events` seeing the fault that another process causes, and
+# `wse-smi events` seeing the fault that another process causes, wse-smi as
+# an unprivileged user (exit 5 with a reason), and
 # `wse-bench --json` emitting valid JSON (checked here on the host).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 vm=$top/tools/wse-vm
@@ -38,6 +39,12 @@ step smi wse-smi
 step smi-q wse-smi -q -d 1
 step smi-json wse-smi --json
 step smi-missing wse-smi -d 7
+# as a user without access to the 0600 nodes and without capabilities
+as_nobody() { su -s /bin/sh nobody -c "PATH=$PATH LD_LIBRARY_PATH=$LD_LIBRARY_PATH $*"; }
+step nobody-smi as_nobody wse-smi
+step nobody-query as_nobody wse-smi -q -d 0
+step nobody-reset as_nobody wse-smi reset -d 0
+step nobody-events as_nobody wse-smi events --count 1 --timeout 5
 wse-smi events --count 1 --timeout 60 > /tmp/events.txt 2> /tmp/events.err &
 ev=$!
 i=0
@@ -87,6 +94,22 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["devic
 check $? "wse-smi --json is valid JSON with 2 devices"
 [ "$(status smi-missing)" = 4 ]
 check $? "wse-smi -d 7 exits 4 (no such device; got '$(status smi-missing)')"
+
+# Without permission: the table and the query still come from sysfs, with a
+# note; resetting the device and joining the event group exit 5 and say why.
+section nobody-smi | sed 's/^/# nobody: /'
+[ "$(status nobody-smi)" = 0 ] && section nobody-smi | grep -q 'permission denied' &&
+	[ "$(section nobody-smi | grep -cE '^[01] +[0-9a-f]{4}:')" = 2 ]
+check $? "wse-smi as nobody lists both devices from sysfs and notes the denied access"
+[ "$(status nobody-query)" = 0 ] &&
+	section nobody-query | grep -qE '^ +Device node +: permission denied' &&
+	section nobody-query | grep -qE '^ +SRAM +: '
+check $? "wse-smi -q as nobody shows the sysfs detail and 'Device node: permission denied'"
+for step in nobody-reset nobody-events; do
+	msg=$(section $step | tail -n 1)
+	[ "$(status $step)" = 5 ] && echo "$msg" | grep -qiE 'permission|CAP_'
+	check $? "$step exits 5 with a reason (status '$(status $step)': $msg)"
+done
 
 [ "$(status fault)" = 0 ]
 check $? "another process made a job fail with an injected DMA error"

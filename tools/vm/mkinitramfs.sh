@@ -17,6 +17,12 @@ modsrc=$kdir/root/lib/modules/$kver
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,wse,lib/modules/"$kver"}
+# mktemp made the root 0700; tests run programs as an unprivileged user too.
+chmod 0755 "$root"
+chmod 1777 "$root/tmp"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' \
+	> "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 
 cp /bin/busybox "$root/bin/busybox"
 # Applets are linked at boot by /init; sh must exist before that.
@@ -55,7 +61,6 @@ for sub in bin tests lib; do
 	[ -d "$build/$sub" ] && cp -a "$build/$sub" "$root/wse/$sub"
 done
 # the embedded default model, where wse-infer looks beside its bin/
-top=$(cd "$here/../.." && pwd)
 if [ -f "$top/engine/models/default.gguf" ]; then
 	mkdir -p "$root/wse/models"
 	cp "$top/engine/models/default.gguf" "$root/wse/models/"
