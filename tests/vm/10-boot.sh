@@ -3,12 +3,7 @@
 # and wse-vm propagates the command's exit status and enforces its timeout.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 vm=$top/tools/wse-vm
-n=0
-failed=0
-check() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi
-}
+. "$top/tests/vm/tap.sh"
 
 out=$("$vm" --devices 4 --no-module -- sh -c \
 	'grep -l 0x1e3a /sys/bus/pci/devices/*/vendor | while read -r f; do
@@ -26,5 +21,4 @@ check $(($? == 7 ? 0 : 1)) "wse-vm propagates exit status 7"
 "$vm" --devices 0 --no-module --timeout 20 -- sleep 600 > /dev/null 2>&1
 check $(($? == 124 ? 0 : 1)) "a guest that hangs is killed after the timeout (status 124)"
 
-echo "1..$n"
-exit $failed
+finish

@@ -8,24 +8,17 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 vm=$top/tools/wse-vm
 build=${BUILD:-$top/build}
 case $build in /*) ;; *) build=$top/$build ;; esac
-n=0
-failed=0
-check() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi
-}
+. "$top/tests/vm/tap.sh"
 
 for f in bin/wse-smi bin/wse-bench tests/libwse/test_api tests/libwse/fault_job lib/libwse.so.0; do
 	if [ ! -e "$build/$f" ]; then
 		check 1 "$build/$f is built (run make first)"
-		echo "1..$n"
-		exit 1
+		finish
 	fi
 done
 if [ ! -f "$top/driver/wse.ko" ]; then
 	check 1 "driver/wse.ko is built (make module)"
-	echo "1..$n"
-	exit 1
+	finish
 fi
 
 work=$(mktemp -d /tmp/wse-libwse-test.XXXXXX)
@@ -139,5 +132,4 @@ print("# DMA %d KiB: h2d %.2f GB/s, memcpy %.2f GB/s; empty job p50 %.1f us = %.
 PY
 check $? "wse-bench JSON has DMA rows, latencies and correct op results"
 
-echo "1..$n"
-exit $failed
+finish

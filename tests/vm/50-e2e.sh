@@ -12,18 +12,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 vm=$top/tools/wse-vm
 export BUILD=${BUILD:-$top/build}
 case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
-n=0
-failed=0
-check() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi
-}
+. "$top/tests/vm/tap.sh"
 
 e2e=$BUILD/tests/e2e/e2e-infer
 if [ ! -x "$e2e" ] || [ ! -x "$BUILD/bin/wse-infer" ]; then
 	check 1 "e2e-infer and wse-infer are built (run make all)"
-	echo "1..$n"
-	exit 1
+	finish
 fi
 
 work=$(mktemp -d /tmp/wse-e2e.XXXXXX)
@@ -101,5 +95,4 @@ msg=$(marker "$out" NODEV-MSG)
 check $([ "$(marker "$out" NODEV-RC)" = 1 ] && echo "$msg" | grep -q "no wse device"; echo $?) \
 	"without a device wse-infer --backend wse fails with status 1: $msg"
 
-echo "1..$n"
-exit $failed
+finish
