@@ -272,8 +272,8 @@ static void place_regions(const struct eng_backend *be, struct wse_state *s, str
 {
 	uint32_t caps = s->dev[0].info.caps;
 	uint32_t H = D->info.grid_height, W = D->info.grid_width;
-	uint32_t n_items = D->l1 - D->l0 + (uint32_t)D->first + (uint32_t)D->last;
-	uint64_t items[WSE_MAX_DEVICES + ENG_MAX_LAYERS], total = 0, rows_sum = 0;
+	uint64_t items[WSE_MAX_DEVICES + ENG_MAX_LAYERS], rows[WSE_MAX_DEVICES + ENG_MAX_LAYERS];
+	uint64_t total = 0, rows_sum = 0;
 	struct pe_region *where[WSE_MAX_DEVICES + ENG_MAX_LAYERS];
 	uint32_t n = 0, y = 0;
 
@@ -292,22 +292,21 @@ static void place_regions(const struct eng_backend *be, struct wse_state *s, str
 	for (uint32_t i = 0; i < n; i++)
 		total += items[i];
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t r = H * items[i] / (total ? total : 1);
-
-		rows_sum += r ? r : 1;
+		rows[i] = H * items[i] / (total ? total : 1);
+		if (!rows[i])
+			rows[i] = 1;
+		rows_sum += rows[i];
+	}
+	/* a grid too small for one band each (or too big to name) runs everything on the whole wafer */
+	if (!W || !H || n > H || rows_sum > H || H > UINT16_MAX || W > UINT16_MAX) {
+		for (uint32_t i = 0; i < n; i++)
+			*where[i] = (struct pe_region){ 0, 0, 0, 0 };
+		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t r = H * items[i] / (total ? total : 1);
-
-		if (!W || !H || n_items > H || rows_sum > H || H > UINT16_MAX || W > UINT16_MAX) {
-			*where[i] = (struct pe_region){ 0, 0, 0, 0 };	/* whole wafer */
-			continue;
-		}
-		if (!r)
-			r = 1;
 		/* the last item takes the rows that rounding left over */
-		if (i == n - 1)
-			r = H - y;
+		uint64_t r = i == n - 1 ? H - y : rows[i];
+
 		*where[i] = (struct pe_region){ 0, (uint16_t)y, (uint16_t)W, (uint16_t)r };
 		y += (uint32_t)r;
 	}
@@ -486,9 +485,8 @@ static int load_device(struct eng_backend *be, struct wse_state *s, struct wse_d
 	if (rc)
 		return dev_fail(D, err, "mapping SRAM", rc);
 
-	in_bytes = align_up(D->first ? 4 * B : 4 * B * hp->dim, 4096);
-	if (in_bytes < align_up(4 * B * hp->dim, 4096))
-		in_bytes = align_up(4 * B * hp->dim, 4096);
+	/* in: the tokens (first device) or the residual stream, whichever is larger */
+	in_bytes = align_up(4 * B * hp->dim, 4096);
 	out_bytes = align_up(D->last ? 4 * B * hp->vocab_size : 4 * B * hp->dim, 4096);
 	D->io_out = in_bytes;
 	D->io_bytes = in_bytes + out_bytes;
