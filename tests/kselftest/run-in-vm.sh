@@ -9,20 +9,33 @@ dir=$(cd "$(dirname "$0")" && pwd)
 n=0
 failed=0
 dmesg -c > /dev/null 2>&1
-# Each program's own TAP lines (one per test case) pass through; a program
-# that dies without reporting a failure adds one.
+# Every program's results are renumbered into one TAP stream with one plan at
+# the end (tests/run-suite checks it); each program must meet its own plan,
+# and one that dies without reporting a failure adds one.
+result() { # result STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; failed=$((failed + 1)); fi
+}
+pass_through() { # pass_through PREFIX LOG: renumbers LOG's results
+	results=0 plan= bad=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) results=$((results + 1)); result 0 "$1${line#ok [0-9]* }" ;;
+		"not ok "*) results=$((results + 1)) bad=1; result 1 "$1${line#not ok [0-9]* }" ;;
+		1..*) plan=${line#1..} ;;
+		"#"*) echo "$line" ;;
+		*) echo "# $line" ;;
+		esac
+	done < "$2"
+	[ "$plan" = "$results" ] || result 1 "- $1 planned '${plan}' results but printed $results"
+}
 run_tests() {
 	for t in "$@"; do
 		out=/tmp/$t.log
 		"$dir/$t" > "$out" 2>&1
 		rc=$?
-		cat "$out"
-		if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
-			echo "not ok - $t exited with status $rc"
-			failed=$((failed + 1))
-		elif [ $rc -ne 0 ]; then
-			failed=$((failed + 1))
-		fi
+		pass_through "$t: " "$out"
+		[ $rc -ne 0 ] && [ $bad -eq 0 ] && result 1 "- $t exited with status $rc"
 	done
 }
 run_tests wse_abi_test wse_isolation_test wse_recovery_test
@@ -33,29 +46,22 @@ for node in /dev/accel/accel*; do chmod 0666 "$node"; done
 su -s /bin/sh nobody -c "$dir/wse_abi_test" > /tmp/unpriv.log 2>&1
 rc=$?
 for node in /dev/accel/accel*; do chmod 0600 "$node"; done
-sed -e 's/^ok \([0-9]*\) /ok \1 as nobody: /' -e 's/^not ok \([0-9]*\) /not ok \1 as nobody: /' \
-	/tmp/unpriv.log
-if [ $rc -ne 0 ]; then
-	grep -q '^not ok' /tmp/unpriv.log || echo "not ok - wse_abi_test as nobody exited with status $rc"
-	failed=$((failed + 1))
-fi
+pass_through "wse_abi_test as nobody: " /tmp/unpriv.log
+[ $rc -ne 0 ] && [ $bad -eq 0 ] && result 1 "- wse_abi_test as nobody exited with status $rc"
 if su -s /bin/sh nobody -c 'exec 3<>/dev/accel/accel0' 2> /tmp/open.err; then
-	echo "not ok 1 - nobody opened a 0600 device node"
-	failed=$((failed + 1))
+	result 1 "- nobody opened a 0600 device node"
 elif grep -q 'Permission denied' /tmp/open.err; then
-	echo "ok 1 - nobody cannot open a 0600 device node: $(cat /tmp/open.err)"
+	result 0 "- nobody cannot open a 0600 device node: $(cat /tmp/open.err)"
 else
-	echo "not ok 1 - opening a 0600 device node as nobody failed for another reason: $(cat /tmp/open.err)"
-	failed=$((failed + 1))
+	result 1 "- opening a 0600 device node as nobody failed for another reason: $(cat /tmp/open.err)"
 fi
 run_tests wse_lifecycle_test
-n=0
 if dmesg | grep -E "Oops|WARNING:|BUG:|general protection|KASAN|refcount_t" > /tmp/dmesg-bad.log; then
-	echo "not ok $((n + 1)) kernel log is clean"
+	result 1 "- kernel log is clean"
 	sed 's/^/# /' /tmp/dmesg-bad.log
-	failed=$((failed + 1))
 else
-	echo "ok $((n + 1)) kernel log is clean"
+	result 0 "- kernel log is clean"
 fi
+echo "1..$n"
 echo "# wse kselftests: $failed failed"
 [ $failed -eq 0 ]

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_engine_tokenizer - the SPM tokenizer against llama.cpp's own test
- * vectors (../shared/data/llama-vocab, or $WSE_LLAMA_VOCAB_DIR), the same
+ * vectors (tests/data/llama-vocab, or $WSE_LLAMA_VOCAB_DIR), the same
  * vocabulary re-exported as a llama2.c tokenizer.bin, and the streaming
  * detokenizer's UTF-8 handling. Missing vectors are a failure, not a skip.
  */
@@ -225,8 +225,9 @@ int main(void)
 	struct eng_err err = { "" };
 	int n;
 
+	/* Tests run from the top of the checkout (tests/run-suite). */
 	if (!dir)
-		dir = "/work/shared/data/llama-vocab";
+		dir = "tests/data/llama-vocab";
 	n = load_vectors(dir, v, &inp, &outb);
 	TAP_OK(n == 46, "read 46 test vectors from %s (got %d)", dir, n);
 	snprintf(path, sizeof(path), "%s/ggml-vocab-llama-spm.gguf", dir);

@@ -87,9 +87,12 @@ inject() {
 
 [ -f "$src/.wse-prepared" ] || { prepare_source; touch "$src/.wse-prepared"; }
 inject
+# x86_64 needs no libfdt, and a build must never reach for the network (meson
+# would otherwise clone dtc and other subprojects that the tarball lacks).
 configure_flags=(--python=/usr/bin/python3 --target-list=x86_64-softmmu
 	--without-default-features --without-default-devices --with-devices-x86_64=wse
 	--enable-tcg --enable-kvm --disable-docs --disable-werror --disable-install-blobs
+	--disable-fdt --disable-download
 	--firmwarepath=/usr/share/qemu:/usr/share/seabios)
 if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/wse-configure" 2>/dev/null)" != "${configure_flags[*]}" ]; then
 	rm -rf "$build"
