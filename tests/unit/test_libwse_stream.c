@@ -2,11 +2,13 @@
 /*
  * test_libwse_stream: the op-stream builder of libwse without a device:
  * record layout, and every validation rule (zero and overflowing shapes,
- * dtypes, q8_0 blocks, head counts, cache capacity, regions, stream size).
+ * dtypes, q8_0 blocks, head counts, cache capacity, regions, stream size),
+ * each limit at its edge, and the exact extent of every operand of every op.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "libwse/wse.h"
@@ -20,6 +22,12 @@ static int rejected(int rc, int err, size_t len_before, const char *word)
 {
 	return rc == err && wse_stream_length(s) == len_before &&
 	       strstr(wse_stream_last_error(s), word) != NULL;
+}
+
+/* The same for a stream other than s. */
+static int rejected_by(wse_stream *st, int rc, int err, size_t len_before)
+{
+	return rc == err && wse_stream_length(st) == len_before && *wse_stream_last_error(st);
 }
 
 static const struct wse_hw_op_hdr *last_hdr(size_t size)
@@ -225,6 +233,306 @@ static void test_overflow(void)
 	       "wse_layer_scratch_bytes agrees with wse_hw.h");
 }
 
+/*
+ * Every operand's extent, op by op: placed so that it ends exactly at the
+ * top of the 64-bit address space (the last byte at 2^64 - 2: the builder
+ * refuses a range whose end wraps to 0) it is accepted, one byte higher it is
+ * -EOVERFLOW naming the operand. The extents are worked out here from the
+ * shapes, not taken from libwse, so a size computed one element or one row
+ * short or long (or from a swapped dimension: no shape here is square) fails.
+ */
+enum { MAX_OPERANDS = 13 };
+
+struct extent_case {
+	const char *op;
+	int (*append)(const uint64_t *addr);
+	int n;
+	const char *name[MAX_OPERANDS];
+	uint64_t bytes[MAX_OPERANDS];
+};
+
+/* Shapes of the cases; each dimension differs from the others. */
+#define MM_ROWS 5
+#define MM_COLS 64
+#define MM_BATCH 3
+#define RN_DIM 24
+#define RN_ROWS 3
+#define ROPE_HEADS 3
+#define ROPE_HD 10
+#define ROPE_ROWS 7
+#define AT_HEADS 6
+#define AT_KV 2
+#define AT_HD 12
+#define AT_TOKENS 5
+#define AT_CAP 11
+#define EW_N 37
+#define EM_DIM 96
+#define EM_VOCAB 7
+#define EM_TOKENS 5
+#define SM_N 13
+#define SM_ROWS 3
+#define TK_K 4
+#define LY_DIM 64
+#define LY_HIDDEN 160
+#define LY_HEADS 4
+#define LY_KV 2
+#define LY_HD 8
+#define LY_TOKENS 3
+#define LY_CAP 9
+
+static uint32_t case_dtype;
+
+/* Bytes of a rows x cols weight matrix of case_dtype, from the dtype's layout. */
+static uint64_t wbytes(uint64_t rows, uint64_t cols)
+{
+	static const uint64_t num[] = { 4, 2, 2, 34 }, den[] = { 1, 1, 1, 32 };
+
+	return rows * cols * num[case_dtype] / den[case_dtype];
+}
+
+static int ap_copy(const uint64_t *a)
+{
+	return wse_stream_copy(s, a[0], a[1], 4000);
+}
+
+static int ap_matmul(const uint64_t *a)
+{
+	struct wse_matmul mm = { .w = a[0], .x = a[1], .y = a[2], .rows = MM_ROWS,
+				 .cols = MM_COLS, .batch = MM_BATCH, .wtype = case_dtype };
+
+	return wse_stream_matmul(s, &mm);
+}
+
+static int ap_rmsnorm(const uint64_t *a)
+{
+	return wse_stream_rmsnorm(s, a[0], a[1], a[2], RN_DIM, RN_ROWS, 1e-5f);
+}
+
+static int ap_rope(const uint64_t *a)
+{
+	return wse_stream_rope(s, a[0], ROPE_HEADS, ROPE_HD, ROPE_ROWS, 2, 1e4f);
+}
+
+static int ap_attention(const uint64_t *a)
+{
+	struct wse_attention at = { .q = a[0], .k_cache = a[1], .v_cache = a[2], .out = a[3],
+				    .n_heads = AT_HEADS, .n_kv_heads = AT_KV, .head_dim = AT_HD,
+				    .n_tokens = AT_TOKENS, .pos = 1, .kv_capacity = AT_CAP };
+
+	return wse_stream_attention(s, &at);
+}
+
+static int ap_add(const uint64_t *a)
+{
+	return wse_stream_add(s, a[0], a[1], a[2], EW_N);
+}
+
+static int ap_silu_mul(const uint64_t *a)
+{
+	return wse_stream_silu_mul(s, a[0], a[1], a[2], EW_N);
+}
+
+static int ap_embed(const uint64_t *a)
+{
+	return wse_stream_embed(s, a[0], a[1], a[2], EM_DIM, EM_VOCAB, EM_TOKENS, case_dtype);
+}
+
+static int ap_softmax(const uint64_t *a)
+{
+	return wse_stream_softmax(s, a[0], a[1], SM_N, SM_ROWS);
+}
+
+static int ap_argmax(const uint64_t *a)
+{
+	return wse_stream_argmax(s, a[0], a[1], SM_N, SM_ROWS);
+}
+
+static int ap_topk(const uint64_t *a)
+{
+	return wse_stream_topk(s, a[0], a[1], a[2], SM_N, TK_K, SM_ROWS);
+}
+
+static int ap_layer(const uint64_t *a)
+{
+	struct wse_layer ly = { .x = a[0], .attn_norm = a[1], .ffn_norm = a[2], .wq = a[3],
+				.wk = a[4], .wv = a[5], .wo = a[6], .w_gate = a[7], .w_up = a[8],
+				.w_down = a[9], .k_cache = a[10], .v_cache = a[11],
+				.scratch = a[12], .dim = LY_DIM, .hidden_dim = LY_HIDDEN,
+				.n_heads = LY_HEADS, .n_kv_heads = LY_KV, .head_dim = LY_HD,
+				.n_tokens = LY_TOKENS, .pos = 2, .kv_capacity = LY_CAP,
+				.wtype = case_dtype, .eps = 1e-5f, .rope_theta = 1e4f };
+
+	return wse_stream_layer(s, &ly);
+}
+
+/* Checks every operand of c at its last accepted address and one byte above; 1 if all hold. */
+static int extents_hold(const struct extent_case *c, const char *dtype)
+{
+	char where[64];
+	int ok = 1;
+
+	for (int i = 0; i < c->n; i++) {
+		uint64_t addr[MAX_OPERANDS];
+		size_t before = wse_stream_length(s), after_fit;
+		int rc_fit, rc_over;
+
+		for (int j = 0; j < c->n; j++)
+			addr[j] = 0x100000ull * (j + 1);
+		addr[i] = UINT64_MAX - c->bytes[i];
+		rc_fit = c->append(addr);
+		after_fit = wse_stream_length(s);
+		addr[i]++;
+		rc_over = c->append(addr);
+		snprintf(where, sizeof(where), "%s: %s at ", c->op, c->name[i]);
+		if (rc_fit != 0 || after_fit <= before ||
+		    !rejected(rc_over, -EOVERFLOW, after_fit, where)) {
+			TAP_NOTE("%s%s (%llu bytes): at the top %d, one byte over %d (%s)", where,
+				 dtype, (unsigned long long)c->bytes[i], rc_fit, rc_over,
+				 wse_stream_last_error(s));
+			ok = 0;
+		}
+		wse_stream_reset(s);
+	}
+	return ok;
+}
+
+static void test_operand_extents(void)
+{
+	static const char *const dtype_name[] = { "f32", "f16", "bf16", "q8_0" };
+	const uint64_t at_q = 4ull * AT_TOKENS * AT_HEADS * AT_HD;
+	const uint64_t at_c = 4ull * AT_CAP * AT_KV * AT_HD;
+	const uint64_t ly_q = LY_HEADS * LY_HD, ly_kv = LY_KV * LY_HD;
+	const uint64_t ly_scratch = 4ull * LY_TOKENS * (LY_DIM + 2 * ly_q + 2 * LY_HIDDEN);
+	int ok;
+
+	const struct extent_case plain[] = {
+		{ "copy", ap_copy, 2, { "dst", "src" }, { 4000, 4000 } },
+		{ "rmsnorm", ap_rmsnorm, 3, { "x", "w", "y" },
+		  { 4ull * RN_ROWS * RN_DIM, 4ull * RN_DIM, 4ull * RN_ROWS * RN_DIM } },
+		{ "rope", ap_rope, 1, { "x" }, { 4ull * ROPE_ROWS * ROPE_HEADS * ROPE_HD } },
+		{ "attention", ap_attention, 4, { "q", "k_cache", "v_cache", "out" },
+		  { at_q, at_c, at_c, at_q } },
+		{ "add", ap_add, 3, { "a", "b", "out" }, { 4 * EW_N, 4 * EW_N, 4 * EW_N } },
+		{ "silu_mul", ap_silu_mul, 3, { "gate", "up", "out" },
+		  { 4 * EW_N, 4 * EW_N, 4 * EW_N } },
+		{ "softmax", ap_softmax, 2, { "x", "y" }, { 4 * SM_N * SM_ROWS, 4 * SM_N * SM_ROWS } },
+		{ "argmax", ap_argmax, 2, { "x", "out" }, { 4 * SM_N * SM_ROWS, 4 * SM_ROWS } },
+		{ "topk", ap_topk, 3, { "x", "out_index", "out_value" },
+		  { 4 * SM_N * SM_ROWS, 4 * TK_K * SM_ROWS, 4 * TK_K * SM_ROWS } },
+	};
+
+	ok = 1;
+	case_dtype = WSE_DT_F32;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		ok &= extents_hold(&plain[i], "");
+	TAP_OK(ok, "copy, rmsnorm, rope, attention, add, silu_mul, softmax, argmax, topk: every "
+	       "operand accepted ending at 2^64 - 1, -EOVERFLOW one byte higher");
+	for (case_dtype = WSE_DT_F32; case_dtype <= WSE_DT_Q8_0; case_dtype++) {
+		const struct extent_case weighted[] = {
+			{ "matmul", ap_matmul, 3, { "w", "x", "y" },
+			  { wbytes(MM_ROWS, MM_COLS), 4ull * MM_BATCH * MM_COLS,
+			    4ull * MM_BATCH * MM_ROWS } },
+			{ "embed", ap_embed, 3, { "table", "tokens", "out" },
+			  { wbytes(EM_VOCAB, EM_DIM), 4ull * EM_TOKENS, 4ull * EM_TOKENS * EM_DIM } },
+			{ "layer", ap_layer, 13,
+			  { "x", "attn_norm", "ffn_norm", "wq", "wk", "wv", "wo", "w_gate", "w_up",
+			    "w_down", "k_cache", "v_cache", "scratch" },
+			  { 4ull * LY_TOKENS * LY_DIM, 4ull * LY_DIM, 4ull * LY_DIM,
+			    wbytes(ly_q, LY_DIM), wbytes(ly_kv, LY_DIM), wbytes(ly_kv, LY_DIM),
+			    wbytes(LY_DIM, ly_q), wbytes(LY_HIDDEN, LY_DIM), wbytes(LY_HIDDEN, LY_DIM),
+			    wbytes(LY_DIM, LY_HIDDEN), 4ull * LY_CAP * ly_kv, 4ull * LY_CAP * ly_kv,
+			    ly_scratch } },
+		};
+
+		ok = 1;
+		for (size_t i = 0; i < sizeof(weighted) / sizeof(weighted[0]); i++)
+			ok &= extents_hold(&weighted[i], dtype_name[case_dtype]);
+		TAP_OK(ok, "%s matmul, embed and fused layer: every operand's extent is exact",
+		       dtype_name[case_dtype]);
+	}
+}
+
+/* Each limit at its edge: the last value that passes passes, the next one does not. */
+static void test_edges(void)
+{
+	struct wse_attention at = { .q = 0x1000, .k_cache = 0x20000, .v_cache = 0x30000,
+				    .out = 0x40000, .n_heads = 4, .n_kv_heads = 2, .head_dim = 8,
+				    .n_tokens = 3, .pos = 5, .kv_capacity = 8 };
+	struct wse_layer ly = { .x = 0x100000, .attn_norm = 0x200000, .ffn_norm = 0x300000,
+				.wq = 0x400000, .wk = 0x500000, .wv = 0x600000, .wo = 0x700000,
+				.w_gate = 0x800000, .w_up = 0x900000, .w_down = 0xa00000,
+				.k_cache = 0xb00000, .v_cache = 0xc00000, .scratch = 0xd00000,
+				.dim = 64, .hidden_dim = 96, .n_heads = 4, .n_kv_heads = 2,
+				.head_dim = 16, .n_tokens = 2, .pos = 6, .kv_capacity = 8,
+				.wtype = WSE_DT_F32, .eps = 1e-5f, .rope_theta = 1e4f };
+	struct wse_matmul mm = { .w = 0x1000, .x = 0x20000, .y = 0x30000, .rows = 4, .cols = 32,
+				 .batch = 1, .wtype = WSE_DT_Q8_0 };
+	wse_stream *tiny;
+
+	TAP_OK(wse_stream_attention(s, &at) == 0,
+	       "attention with pos + n_tokens == kv_capacity accepted");
+	at.pos = 6;
+	TAP_OK(rejected(wse_stream_attention(s, &at), -EINVAL, wse_stream_length(s), "kv_capacity"),
+	       "attention with pos + n_tokens == kv_capacity + 1 rejected");
+	at.pos = 0, at.n_tokens = 8;
+	TAP_OK(wse_stream_attention(s, &at) == 0, "attention filling the whole cache from 0 accepted");
+	TAP_OK(wse_stream_layer(s, &ly) == 0, "layer with pos + n_tokens == kv_capacity accepted");
+	ly.n_tokens = 3;
+	TAP_OK(rejected(wse_stream_layer(s, &ly), -EINVAL, wse_stream_length(s), "kv_capacity"),
+	       "layer with pos + n_tokens == kv_capacity + 1 rejected");
+	TAP_OK(wse_stream_rope(s, 0x1000, 2, 4, 1, UINT32_MAX - 1, 1e4f) == 0,
+	       "rope whose last position is 2^32 - 2 (pos + rows == 2^32 - 1) accepted");
+	TAP_OK(rejected(wse_stream_rope(s, 0x1000, 2, 4, 2, UINT32_MAX - 1, 1e4f), -EOVERFLOW,
+			wse_stream_length(s), "pos"),
+	       "rope with pos + rows == 2^32 rejected");
+	TAP_OK(wse_stream_topk(s, 0x1000, 0x2000, 0x3000, 1, 1, 1) == 0, "topk k == n == 1 accepted");
+	TAP_OK(rejected(wse_stream_topk(s, 0x1000, 0x2000, 0x3000, 7, 8, 1), -EINVAL,
+			wse_stream_length(s), "larger than n"), "topk k == n + 1 rejected");
+	TAP_OK(wse_stream_matmul(s, &mm) == 0, "q8_0 matmul with one block per row (cols 32) accepted");
+	mm.cols = 16;
+	TAP_OK(rejected(wse_stream_matmul(s, &mm), -EINVAL, wse_stream_length(s), "multiple of 32"),
+	       "q8_0 matmul with half a block (cols 16) rejected");
+	mm.cols = 96;
+	mm.wtype = WSE_DT_Q8_0 + 1;
+	TAP_OK(rejected(wse_stream_matmul(s, &mm), -EINVAL, wse_stream_length(s), "dtype"),
+	       "the dtype after q8_0 is unknown");
+	TAP_OK(rejected(wse_stream_embed(s, 1, 2, 3, 64 + 8, 10, 1, WSE_DT_Q8_0), -EINVAL,
+			wse_stream_length(s), "dim"), "q8_0 embed with dim 72 rejected");
+	ly.n_tokens = 2, ly.wtype = WSE_DT_Q8_0, ly.n_heads = 5, ly.n_kv_heads = 1, ly.head_dim = 8;
+	TAP_OK(rejected(wse_stream_layer(s, &ly), -EINVAL, wse_stream_length(s), "n_heads * head_dim"),
+	       "q8_0 layer whose n_heads * head_dim (40) is no multiple of 32 rejected");
+	wse_stream_reset(s);
+
+	TAP_OK(wse_stream_set_limits(s, 64, 48, ~0u, 0) == 0, "limits: a 64 x 48 grid");
+	TAP_OK(wse_stream_set_region(s, 63, 47, 1, 1) == 0, "region: the last PE of the grid");
+	TAP_OK(wse_stream_set_region(s, 57, 0, 8, 4) == -EINVAL,
+	       "region: x + w == grid width + 1 rejected");
+	TAP_OK(wse_stream_set_region(s, 0, 41, 4, 8) == -EINVAL,
+	       "region: y + h == grid height + 1 rejected");
+	TAP_OK(wse_stream_set_region(s, 0, 40, 64, 8) == 0, "region: y + h == grid height accepted");
+	wse_stream_set_region(s, 0, 0, 0, 0);
+	wse_stream_set_limits(s, 0, 0, ~0u, 0);
+
+	TAP_OK(wse_stream_create(sizeof(struct wse_hw_op_hdr) - 1, &tiny) == -EINVAL,
+	       "a stream one byte smaller than a header is refused");
+	TAP_OK(wse_stream_create(sizeof(struct wse_hw_op_hdr), &tiny) == 0,
+	       "a stream of exactly one header is created");
+	TAP_OK(wse_stream_nop(tiny) == 0 && wse_stream_length(tiny) == 16, "and holds one nop");
+	TAP_OK(rejected_by(tiny, wse_stream_nop(tiny), -ENOSPC, 16), "but not a second one");
+	wse_stream_destroy(tiny);
+	TAP_OK(wse_stream_create(40 + 16, &tiny) == 0 && wse_stream_copy(tiny, 1, 2, 3) == 0 &&
+	       wse_stream_nop(tiny) == 0 && wse_stream_length(tiny) == 56,
+	       "a 56-byte stream holds a copy (40) and a nop (16) exactly");
+	TAP_OK(wse_stream_set_limits(tiny, 0, 0, ~0u, 48) == -EINVAL && wse_stream_length(tiny) == 56,
+	       "set_limits below the current length (48 < 56) is -EINVAL");
+	TAP_OK(wse_stream_set_limits(tiny, 0, 0, ~0u, 56) == 0 &&
+	       rejected_by(tiny, wse_stream_nop(tiny), -ENOSPC, 56),
+	       "set_limits to exactly the current length is accepted, and the stream is full");
+	TAP_OK(wse_stream_set_limits(tiny, 0, 0, ~0u, 72) == 0 && wse_stream_nop(tiny) == 0 &&
+	       wse_stream_length(tiny) == 72, "raised by 16 bytes it takes one more nop");
+	wse_stream_destroy(tiny);
+}
+
 static void test_limits_and_regions(void)
 {
 	struct wse_matmul mm = { .w = 0x1000, .x = 0x2000, .y = 0x3000, .rows = 4, .cols = 64,
@@ -275,6 +583,8 @@ int main(void)
 	test_zero_dims();
 	test_shape_rules();
 	test_overflow();
+	test_operand_extents();
+	test_edges();
 	test_limits_and_regions();
 	wse_stream_destroy(s);
 	return tap_done();
