@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <drm/drm_accel.h>
 #include <drm/drm_drv.h>
+#include <drm/drm_file.h>
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_ioctl.h>
 #include <drm/drm_managed.h>
@@ -178,6 +179,16 @@ static const struct drm_ioctl_desc wse_ioctls[] = {
 
 /* ---- Files ------------------------------------------------------------- */
 
+static void wse_file_usage_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct wse_file_usage, ref));
+}
+
+void wse_file_usage_put(struct wse_file_usage *usage)
+{
+	kref_put(&usage->ref, wse_file_usage_release);
+}
+
 static int wse_open(struct drm_device *drm, struct drm_file *file)
 {
 	struct wse_file *wfile;
@@ -185,6 +196,12 @@ static int wse_open(struct drm_device *drm, struct drm_file *file)
 	wfile = kzalloc(sizeof(*wfile), GFP_KERNEL);
 	if (!wfile)
 		return -ENOMEM;
+	wfile->usage = kzalloc(sizeof(*wfile->usage), GFP_KERNEL);
+	if (!wfile->usage) {
+		kfree(wfile);
+		return -ENOMEM;
+	}
+	kref_init(&wfile->usage->ref);
 	wfile->wdev = to_wse(drm);
 	mutex_init(&wfile->lock);
 	xa_init_flags(&wfile->ctxs, XA_FLAGS_ALLOC1);
@@ -205,15 +222,65 @@ static void wse_postclose(struct drm_device *drm, struct drm_file *file)
 	xa_destroy(&wfile->ctxs);
 	xa_destroy(&wfile->srams);
 	mutex_destroy(&wfile->lock);
+	wse_file_usage_put(wfile->usage);
 	kfree(wfile);
 }
 
-DEFINE_DRM_ACCEL_FOPS(wse_fops);
+/*
+ * DRM fdinfo (Documentation/gpu/drm-usage-stats.rst) after the common keys of
+ * drm_show_fdinfo(): the device time and modelled cycles of the file's jobs
+ * on the one engine, "compute"; host buffers in region "memory" (the name
+ * the document reserves for system memory) and SRAM in region "sram", in
+ * bytes. No drm-active-*: jobs do not mark the buffers they use.
+ */
+static void wse_show_fdinfo(struct drm_printer *p, struct drm_file *file)
+{
+	struct wse_file *wfile = file->driver_priv;
+	u64 total = 0, shared = 0, resident = 0, sram = 0;
+	struct drm_gem_object *obj;
+	struct wse_sram *alloc;
+	unsigned long index;
+	int id;
+
+	drm_printf(p, "drm-engine-compute:\t%llu ns\n",
+		   (u64)atomic64_read(&wfile->usage->busy_ns));
+	drm_printf(p, "drm-cycles-compute:\t%llu\n",
+		   (u64)atomic64_read(&wfile->usage->cycles));
+
+	/* Every object is shmem: created here or imported as an sg table. */
+	spin_lock(&file->table_lock);
+	idr_for_each_entry(&file->object_idr, obj, id) {
+		total += obj->size;
+		if (obj->handle_count > 1 || obj->dma_buf)
+			shared += obj->size;
+		if (READ_ONCE(to_drm_gem_shmem_obj(obj)->pages) || obj->import_attach)
+			resident += obj->size;
+	}
+	spin_unlock(&file->table_lock);
+	drm_printf(p, "drm-total-memory:\t%llu\n", total);
+	drm_printf(p, "drm-shared-memory:\t%llu\n", shared);
+	drm_printf(p, "drm-resident-memory:\t%llu\n", resident);
+
+	/* The table's reference keeps an entry alive while xa_lock is held. */
+	xa_lock(&wfile->srams);
+	xa_for_each(&wfile->srams, index, alloc)
+		sram += alloc->node.size;
+	xa_unlock(&wfile->srams);
+	drm_printf(p, "drm-total-sram:\t%llu\n", sram);
+	drm_printf(p, "drm-resident-sram:\t%llu\n", sram);
+}
+
+static const struct file_operations wse_fops = {
+	.owner = THIS_MODULE,
+	DRM_ACCEL_FOPS,
+	.show_fdinfo = drm_show_fdinfo,
+};
 
 static const struct drm_driver wse_drm_driver = {
 	.driver_features = DRIVER_GEM | DRIVER_COMPUTE_ACCEL,
 	.open = wse_open,
 	.postclose = wse_postclose,
+	.show_fdinfo = wse_show_fdinfo,
 	.gem_prime_import_sg_table = drm_gem_shmem_prime_import_sg_table,
 	.ioctls = wse_ioctls,
 	.num_ioctls = ARRAY_SIZE(wse_ioctls),
@@ -294,6 +361,31 @@ static ssize_t timeouts_show(struct device *dev, struct device_attribute *attr, 
 }
 static DEVICE_ATTR_RO(timeouts);
 
+static ssize_t jobs_submitted_show(struct device *dev, struct device_attribute *attr,
+				   char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&wse_from_dev(dev)->jobs_submitted));
+}
+static DEVICE_ATTR_RO(jobs_submitted);
+
+/* Jobs in the hardware rings now, of every queue. */
+static ssize_t inflight_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct wse_device *wdev = wse_from_dev(dev);
+	u32 i, count = 0;
+
+	for (i = 0; i < wdev->num_queues; i++)
+		count += READ_ONCE(wdev->queues[i].inflight_count);
+	return sysfs_emit(buf, "%u\n", count);
+}
+static DEVICE_ATTR_RO(inflight);
+
+static ssize_t cycles_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", atomic64_read(&wse_from_dev(dev)->cycles));
+}
+static DEVICE_ATTR_RO(cycles);
+
 static ssize_t pe_grid_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct wse_device *wdev = wse_from_dev(dev);
@@ -312,6 +404,9 @@ static struct attribute *wse_sysfs_attrs[] = {
 	&dev_attr_faults.attr,
 	&dev_attr_resets.attr,
 	&dev_attr_timeouts.attr,
+	&dev_attr_jobs_submitted.attr,
+	&dev_attr_inflight.attr,
+	&dev_attr_cycles.attr,
 	&dev_attr_pe_grid.attr,
 	NULL,
 };

@@ -100,10 +100,14 @@ struct wse_device {
 	struct wse_queue queues[WSE_MAX_QUEUES];
 	atomic_t next_queue;
 
+	atomic64_t jobs_submitted;
 	atomic64_t jobs_done;
 	atomic64_t faults;
 	atomic64_t resets;
 	atomic64_t timeouts;
+	atomic64_t cycles;		/* modelled device cycles of finished jobs */
+	/* ktime ns at which the device's one worker last finished a job. */
+	atomic64_t busy_until_ns;
 };
 
 static inline struct wse_device *to_wse(struct drm_device *drm)
@@ -111,9 +115,20 @@ static inline struct wse_device *to_wse(struct drm_device *drm)
 	return container_of(drm, struct wse_device, drm);
 }
 
+/*
+ * What one open file used, for DRM fdinfo. Jobs outlive the file that
+ * submitted them, so each holds a reference and adds to it when it ends.
+ */
+struct wse_file_usage {
+	struct kref ref;
+	atomic64_t busy_ns;		/* device time of the file's jobs */
+	atomic64_t cycles;		/* their modelled device cycles */
+};
+
 /* Per open file. */
 struct wse_file {
 	struct wse_device *wdev;
+	struct wse_file_usage *usage;
 	struct mutex lock;		/* ctxs, srams, jobs, next_job_id */
 	struct xarray ctxs;		/* handle -> wse_ctx */
 	struct xarray srams;		/* handle -> wse_sram */
@@ -164,6 +179,7 @@ struct wse_job {
 	struct kref ref;
 	u64 id;
 	struct wse_ctx *ctx;
+	struct wse_file_usage *usage;
 	struct wse_queue *queue;
 	struct list_head qnode;
 	u64 seq;
@@ -232,5 +248,6 @@ void wse_genl_event(struct wse_device *wdev, u32 event, u32 queue, u32 status,
 extern const struct attribute_group *wse_sysfs_groups[];
 u64 wse_sram_used(struct wse_device *wdev);
 u32 wse_contexts_in_use(struct wse_device *wdev);
+void wse_file_usage_put(struct wse_file_usage *usage);
 
 #endif /* WSE_DRV_H */

@@ -38,12 +38,31 @@ static void wse_job_release(struct kref *ref)
 	wse_job_drop_objects(job);
 	if (job->ctx)
 		wse_ctx_put(job->ctx);
+	if (job->usage)
+		wse_file_usage_put(job->usage);
 	kfree(job);
 }
 
 void wse_job_put(struct wse_job *job)
 {
 	kref_put(&job->ref, wse_job_release);
+}
+
+/*
+ * Charges the job's device time to its file. The device runs one command at
+ * a time, so a job ran from its submission or from the previous job's end,
+ * whichever came later, until it was seen done.
+ */
+static void wse_job_account(struct wse_device *wdev, struct wse_job *job)
+{
+	s64 done = ktime_to_ns(job->done_time);
+	s64 start = max_t(s64, ktime_to_ns(job->submit_time),
+			  atomic64_xchg(&wdev->busy_until_ns, done));
+
+	if (done > start)
+		atomic64_add(done - start, &job->usage->busy_ns);
+	atomic64_add(job->cycles, &job->usage->cycles);
+	atomic64_add(job->cycles, &wdev->cycles);
 }
 
 /* Ends a job that has left its queue; drops the queue's reference. */
@@ -55,6 +74,7 @@ void wse_job_finish(struct wse_job *job, u32 status, u32 op_index, u64 cycles)
 	job->op_index = op_index;
 	job->cycles = cycles;
 	job->done_time = ktime_get();
+	wse_job_account(ctx->wdev, job);
 	atomic64_inc(&ctx->jobs_done);
 	atomic64_inc(&ctx->wdev->jobs_done);
 	atomic_dec(&ctx->inflight);
@@ -127,6 +147,8 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	kref_init(&job->ref);
 	init_completion(&job->done);
 	INIT_LIST_HEAD(&job->qnode);
+	kref_get(&wfile->usage->ref);
+	job->usage = wfile->usage;
 	job->ctx = wse_ctx_lookup(wfile, args->ctx);
 	if (!job->ctx) {
 		ret = -ENOENT;

@@ -208,6 +208,8 @@ int wse_queue_submit(struct wse_queue *q, struct wse_job *job)
 			bool was_idle = list_empty(&q->inflight);
 
 			job->queue = q;
+			/* Counted before the device can complete it. */
+			atomic64_inc(&wdev->jobs_submitted);
 			wse_queue_push(q, job);
 			wse_qwr(q, WSE_QREG_SQ_TAIL, q->sq_tail);
 			if (was_idle)

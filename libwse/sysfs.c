@@ -80,3 +80,28 @@ int wse_sysfs_read(const char *sysfs_root, uint32_t accel_minor, struct wse_dev_
 	*stats = st;
 	return 0;
 }
+
+int wse_sysfs_counter(const char *sysfs_root, uint32_t accel_minor, const char *name,
+		      uint64_t *value)
+{
+	char dir[PATH_MAX], buf[64], *end;
+	unsigned long long v;
+	int err;
+
+	if (!name || !*name || strchr(name, '/') || !value)
+		return -EINVAL;
+	if (!sysfs_root)
+		sysfs_root = "/sys";
+	if (snprintf(dir, sizeof(dir), "%s/class/accel/accel%" PRIu32 "/device/wse", sysfs_root,
+		     accel_minor) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	err = read_attr(dir, name, buf, sizeof(buf));
+	if (err)
+		return err == -EACCES ? err : -ENOENT;
+	errno = 0;
+	v = strtoull(buf, &end, 0);
+	if (errno || end == buf || *end)
+		return -EINVAL;
+	*value = v;
+	return 0;
+}

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Version of this API; grows when functions are added. */
-#define WSE_API_VERSION		1
+#define WSE_API_VERSION		2
 
 typedef struct wse_device wse_device;
 typedef struct wse_ctx wse_ctx;
@@ -527,6 +527,16 @@ int wse_telemetry_list(wse_telemetry *t, struct wse_dev_stats *stats, size_t cap
  * -ENOENT when there is no such accel device or it is not a wse device.
  */
 int wse_sysfs_read(const char *sysfs_root, uint32_t accel_minor, struct wse_dev_stats *stats);
+
+/*
+ * One numeric attribute of that sysfs directory by name, for the counters
+ * that struct wse_dev_stats does not carry: "jobs_submitted", "inflight"
+ * (jobs in the hardware rings now) and "cycles" (modelled device cycles of
+ * finished jobs). -ENOENT when the device or the attribute does not exist
+ * (an older driver), -EINVAL when it is not a number.
+ */
+int wse_sysfs_counter(const char *sysfs_root, uint32_t accel_minor, const char *name,
+		      uint64_t *value);
 
 /* Joins the "events" multicast group. -EPERM without CAP_NET_ADMIN. */
 int wse_telemetry_subscribe(wse_telemetry *t);
