@@ -103,20 +103,45 @@ static int accel_is_wse(const char *path, int minor)
 	return strcmp(base ? base + 1 : target, "wse") == 0;
 }
 
+/* A listed device and the PCI address its bare accel node sorts by. */
+struct listed {
+	struct wse_device_entry e;
+	unsigned long long pci;		/* domain, bus, slot, function packed; ~0 if unknown */
+};
+
+/*
+ * PCI address of accelN packed so that numeric order is PCI address order
+ * (domain, bus, slot, function): the order the udev rule's wse-index names
+ * /dev/wseN in, which bare accel nodes follow too.
+ */
+static unsigned long long accel_pci_key(int minor)
+{
+	struct wse_dev_stats st;
+	unsigned domain, bus, slot, fn;
+
+	if (minor < 0 || wse_sysfs_read(NULL, (uint32_t)minor, &st) ||
+	    sscanf(st.pci_name, "%x:%x:%x.%x", &domain, &bus, &slot, &fn) != 4)
+		return ~0ull;
+	return (unsigned long long)domain << 24 | (bus & 0xff) << 16 | (slot & 0xff) << 8 |
+	       (fn & 0xff);
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
-	const struct wse_device_entry *x = a, *y = b;
+	const struct listed *x = a, *y = b;
 
-	/* wseN first by N, then bare accel nodes by minor. */
-	if ((x->index < 0) != (y->index < 0))
-		return x->index < 0 ? 1 : -1;
-	if (x->index != y->index)
-		return x->index < y->index ? -1 : 1;
-	return (x->accel_minor > y->accel_minor) - (x->accel_minor < y->accel_minor);
+	/* wseN first by N, then bare accel nodes by PCI address, then by minor. */
+	if ((x->e.index < 0) != (y->e.index < 0))
+		return x->e.index < 0 ? 1 : -1;
+	if (x->e.index != y->e.index)
+		return x->e.index < y->e.index ? -1 : 1;
+	if (x->pci != y->pci)
+		return x->pci < y->pci ? -1 : 1;
+	return (x->e.accel_minor > y->e.accel_minor) - (x->e.accel_minor < y->e.accel_minor);
 }
 
 struct entry_list {
-	struct wse_device_entry *v;
+	struct listed *v;
 	size_t n, cap;
 };
 
@@ -124,14 +149,16 @@ static int entry_push(struct entry_list *l, const struct wse_device_entry *e)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct wse_device_entry *v = realloc(l->v, cap * sizeof(*v));
+		struct listed *v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n++] = *e;
+	l->v[l->n].e = *e;
+	l->v[l->n].pci = e->index < 0 ? accel_pci_key(e->accel_minor) : 0;
+	l->n++;
 	return 0;
 }
 
@@ -177,7 +204,7 @@ int wse_enumerate(const char *dev_root, struct wse_device_entry *entries, size_t
 		if (e.accel_minor < 0)
 			continue;
 		for (i = 0; i < list.n; i++)
-			dup |= list.v[i].accel_minor == e.accel_minor;
+			dup |= list.v[i].e.accel_minor == e.accel_minor;
 		if (dup)
 			continue;
 		if (snprintf(e.path, sizeof(e.path), "%s/%s", accel_dir, d->d_name) >=
@@ -192,9 +219,8 @@ int wse_enumerate(const char *dev_root, struct wse_device_entry *entries, size_t
 	if (!err) {
 		if (list.n > 1)
 			qsort(list.v, list.n, sizeof(*list.v), entry_cmp);
-		if (list.n)
-			memcpy(entries, list.v, (list.n < capacity ? list.n : capacity) *
-			       sizeof(*entries));
+		for (size_t i = 0; i < list.n && i < capacity; i++)
+			entries[i] = list.v[i].e;
 		err = list.n > INT_MAX ? INT_MAX : (int)list.n;
 	}
 	free(list.v);

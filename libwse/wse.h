@@ -105,10 +105,11 @@ struct wse_device_entry {
  * Lists the wse devices under dev_root (NULL: "/dev"): the wseN links, and
  * the accelN nodes of dev_root/accel whose DRM driver is "wse" and that no
  * wseN link points at. Entries are sorted: wseN by N, then accel nodes by
- * minor. Fills at most capacity entries (entries may be NULL when capacity
- * is 0) and returns how many devices there are, which may be more than
- * capacity; 0 when there are none or dev_root does not exist. Negative only
- * for bad arguments (-EINVAL).
+ * PCI address (the order in which tools/udev/70-wse.rules numbers wseN).
+ * Fills at most capacity entries (entries may be NULL when capacity is 0)
+ * and returns how many devices there are, which may be more than capacity;
+ * 0 when there are none or dev_root does not exist. Negative only for bad
+ * arguments (-EINVAL).
  */
 int wse_enumerate(const char *dev_root, struct wse_device_entry *entries, size_t capacity);
 
