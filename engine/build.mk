@@ -3,7 +3,7 @@
 
 ENGINE_SRCS := engine/gguf.c engine/gguf_write.c engine/model.c engine/tokenizer.c \
 	engine/sampler.c engine/backend.c engine/cpu_backend.c engine/threadpool.c \
-	engine/kernels.c engine/ref.c
+	engine/kernels.c
 ENGINE_LIB := $(BUILD)/lib/libwseengine.a
 ENGINE_SAN_LIB := $(BUILD)/lib/libwseengine-san.a
 
@@ -15,8 +15,10 @@ $(ENGINE_SAN_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/san/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
-# Where wse-infer looks for its model when neither -m nor $WSE_MODEL says.
-$(BUILD)/obj/tools/wse-infer.o: CFLAGS_USER += -DENGINE_DEFAULT_MODEL='"$(abspath engine/models/default.gguf)"'
+# Where wse-infer looks for its model last, when neither -m, $WSE_MODEL nor an
+# installed model beside the binary says (the Debian build sets the installed path).
+ENGINE_DEFAULT_MODEL ?= $(abspath engine/models/default.gguf)
+$(BUILD)/obj/tools/wse-infer.o: CFLAGS_USER += -DENGINE_DEFAULT_MODEL='"$(ENGINE_DEFAULT_MODEL)"'
 
 # The wse backend lives in its own archive, with a registry (backend.c built
 # with ENGINE_WITH_WSE) that names it, so that programs that only need the
@@ -42,6 +44,7 @@ $(ENGINE_TOOLS): $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(ENGINE_WSE_LIB) $(ENGI
 	$(CC) $(CFLAGS_USER) -o $@ $< $(ENGINE_WSE_LINK) $(LDLIBS_USER)
 
 ALL_TARGETS += $(ENGINE_LIB) $(ENGINE_WSE_LIB) $(ENGINE_TOOLS)
+INSTALL_BINS += $(BUILD)/bin/wse-infer
 
 # ---- make demo: the README's first command -------------------------------------------
 # Inference on the embedded default model (which the VM's initramfs carries as
@@ -58,6 +61,14 @@ $(ENGINE_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(ENGINE_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SAN) -o $@ $^ $(LDLIBS_USER)
 UNIT_TESTS += $(ENGINE_TESTS)
+
+# The fuzz target replayed over the checked-in corpus by gcc with the
+# sanitizers, without libFuzzer: every crasher once found stays a unit test.
+FUZZ_REPLAY := $(BUILD)/tests/fuzz_gguf_replay
+$(FUZZ_REPLAY): $(BUILD)/san/tests/fuzz/replay.o $(BUILD)/san/tests/fuzz/fuzz_gguf.o $(ENGINE_SAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SAN) -o $@ $^ $(LDLIBS_USER)
+UNIT_TESTS += $(FUZZ_REPLAY)
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------------
 FUZZ_CC ?= clang
