@@ -19,6 +19,7 @@ LDLIBS_USER := -lm -pthread
 # Filled in by the build.mk files.
 ALL_TARGETS :=
 UNIT_TESTS  :=
+INSTALL_BINS :=
 CLEAN_DIRS  := $(BUILD)
 
 .PHONY: all clean check check-unit check-lint check-qtest check-vm qemu
@@ -26,6 +27,9 @@ CLEAN_DIRS  := $(BUILD)
 all:
 
 -include $(sort $(wildcard */build.mk */*/build.mk))
+# make install, make install-dkms, make deb: after the build.mk files, whose
+# INSTALL_BINS it installs.
+include tools/install.mk
 
 all: $(ALL_TARGETS)
 
@@ -38,7 +42,7 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SAN) -MMD -MP -c $< -o $@
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
 
 # A test that fails to build is removed (not run stale) and counted as failed
 # by tests/run-suite, while the others still run.
@@ -71,3 +75,9 @@ clean:
 .PHONY: check-fresh
 check-fresh:
 	tools/check-fresh
+
+# Deliberate bugs, one at a time, each of which the suite must catch
+# (tests/mutate/mutations); MUTATIONS="name ..." picks some.
+.PHONY: mutate
+mutate:
+	tests/mutate/run $(MUTATIONS)

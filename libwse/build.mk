@@ -1,6 +1,6 @@
 # libwse/: the library (shared with soname + version script, static, pkg-config
 # file), the tools built on it (wse-smi, wse-bench), its host unit tests, its
-# API tests for the VM and `make install`.
+# API tests for the VM, and what `make install` takes (tools/install.mk).
 
 LIBWSE_VERSION := 0.1.0
 LIBWSE_SONAME  := libwse.so.0
@@ -65,25 +65,7 @@ $(LIBWSE_UNIT_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(LIBWSE_SAN
 	$(CC) $(CFLAGS_SAN) -o $@ $^ $(LIBWSE_LIBS) $(LDLIBS_USER)
 UNIT_TESTS += $(LIBWSE_UNIT_TESTS)
 
-# ---- make install [PREFIX=/usr/local] [DESTDIR=] ------------------------------
-PREFIX     ?= /usr/local
-LIBDIR     ?= $(PREFIX)/lib
-INCLUDEDIR ?= $(PREFIX)/include
-BINDIR     ?= $(PREFIX)/bin
-MANDIR     ?= $(PREFIX)/share/man
-
-.PHONY: install install-libwse
-install: install-libwse
-install-libwse: $(LIBWSE_SO) $(LIBWSE_A) $(LIBWSE_TOOLS)
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
-	install -m 0755 $(LIBWSE_SO) $(DESTDIR)$(LIBDIR)/
-	ln -sf $(notdir $(LIBWSE_SO)) $(DESTDIR)$(LIBDIR)/$(LIBWSE_SONAME)
-	ln -sf $(notdir $(LIBWSE_SO)) $(DESTDIR)$(LIBDIR)/libwse.so
-	install -m 0644 $(LIBWSE_A) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 libwse/wse.h $(DESTDIR)$(INCLUDEDIR)/wse.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(LIBWSE_VERSION)|' libwse/libwse.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libwse.pc
-	install -m 0755 $(LIBWSE_TOOLS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 docs/man/*.3 $(DESTDIR)$(MANDIR)/man3/
+# ---- what `make install` (tools/install.mk) takes from here -------------------
+# The public headers: wse.h and every header it includes with "".
+LIBWSE_HEADERS := libwse/wse.h
+INSTALL_BINS += $(LIBWSE_TOOLS)

@@ -67,7 +67,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wse-infer [-m MODEL] [-p PROMPT] [options]\n"
 		"Runs a Llama model (GGUF or llama2.c .bin) and streams the generated text.\n\n"
-		"  -m, --model PATH        model file (default: $WSE_MODEL, then %s)\n"
+		"  -m, --model PATH        model file (default: $WSE_MODEL, then default.gguf in\n"
+		"                          ../share/wse/models beside the binary, then %s)\n"
 		"      --tokenizer PATH    tokenizer.bin for a llama2.c model (default: next to it)\n"
 		"  -p, --prompt TEXT       prompt (default: empty, i.e. start from BOS)\n"
 		"  -n, --n-predict N       tokens to generate (default 128)\n"
@@ -229,7 +230,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* $WSE_MODEL, the compiled-in source path, then next to the binary (build/bin -> ../../engine). */
+/*
+ * Where the default model lives relative to the binary: an install
+ * ($PREFIX/bin -> $PREFIX/share/wse/models), the VM's /wse (bin/ beside
+ * models/), a checkout (build/bin -> engine/models). These come before the
+ * compiled-in path so that an installed binary uses the model installed with
+ * it, not a build tree it was made from.
+ */
+static const char *const model_beside_binary[] = {
+	"/../share/wse/models/default.gguf",
+	"/../models/default.gguf",
+	"/../../engine/models/default.gguf",
+};
+
+/* $WSE_MODEL, then beside the binary, then the compiled-in path. */
 static const char *find_default_model(char *buf, size_t size)
 {
 	const char *env = getenv("WSE_MODEL");
@@ -241,28 +255,27 @@ static const char *find_default_model(char *buf, size_t size)
 		fprintf(stderr, "wse-infer: $WSE_MODEL is %s, which cannot be read: %s\n", env, strerror(errno));
 		return NULL;
 	}
-	if (access(ENGINE_DEFAULT_MODEL, R_OK) == 0)
-		return ENGINE_DEFAULT_MODEL;
 	n = readlink("/proc/self/exe", buf, size - 64);
 	if (n > 0) {
 		char *slash;
 
 		buf[n] = 0;
 		slash = strrchr(buf, '/');
-		if (slash) {
-			/* build/bin/ in a checkout, then bin/ beside models/ (the VM's /wse, an install) */
-			strcpy(slash, "/../../engine/models/default.gguf");
-			if (access(buf, R_OK) == 0)
-				return buf;
-			strcpy(slash, "/../models/default.gguf");
+		for (size_t i = 0; slash && i < sizeof(model_beside_binary) / sizeof(model_beside_binary[0]); i++) {
+			strcpy(slash, model_beside_binary[i]);
 			if (access(buf, R_OK) == 0)
 				return buf;
 		}
+		if (slash)
+			*slash = 0;
 	}
+	if (access(ENGINE_DEFAULT_MODEL, R_OK) == 0)
+		return ENGINE_DEFAULT_MODEL;
 	fprintf(stderr,
-		"wse-infer: no model given and the default model is missing (looked for $WSE_MODEL, %s and next to the binary, last %s).\n"
+		"wse-infer: no model given and the default model is missing (looked for $WSE_MODEL, then for default.gguf in "
+		"../share/wse/models, ../models and ../../engine/models from %s, then %s).\n"
 		"Pass -m MODEL (a GGUF or llama2.c .bin Llama model) or set WSE_MODEL.\n",
-		ENGINE_DEFAULT_MODEL, n > 0 ? buf : "engine/models/default.gguf next to the binary");
+		n > 0 ? buf : "the binary's directory", ENGINE_DEFAULT_MODEL);
 	return NULL;
 }
 

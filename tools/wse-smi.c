@@ -229,6 +229,19 @@ static int collect(struct device_view *views, int want, int open_nodes)
 	return count;
 }
 
+/* Copies s into buf, cut to fit: query fields are bounded by design. */
+static void put_field(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 static const char *pci_of(const struct device_view *v)
 {
 	if (v->have_stats && v->stats.pci_name[0])
@@ -453,15 +466,15 @@ static int field_value(const struct device_view *v, int id, char *buf, size_t le
 	case F_PCI:
 		if (!strcmp(pci_of(v), "-"))
 			goto na;
-		snprintf(buf, len, "%s", pci_of(v));
+		put_field(buf, len, pci_of(v));
 		break;
-	case F_NODE: snprintf(buf, len, "%s", v->entry.path); break;
+	case F_NODE: put_field(buf, len, v->entry.path); break;
 	case F_ACCEL:
 		if (v->entry.accel_minor < 0)
 			goto na;
 		snprintf(buf, len, "%d", v->entry.accel_minor);
 		break;
-	case F_STATE: snprintf(buf, len, "%s", state_of(v)); break;
+	case F_STATE: put_field(buf, len, state_of(v)); break;
 	case F_SERIAL: snprintf(buf, len, "0x%08x", in->serial); break;
 	case F_HW_VERSION:
 		snprintf(buf, len, "%u.%u", in->hw_version >> 16, in->hw_version & 0xffff);

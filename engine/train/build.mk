@@ -24,6 +24,7 @@ $(BUILD)/bin/wse-train: $(BUILD)/obj/tools/wse-train.o $(TRAIN_LIB) $(ENGINE_LIB
 	$(CC) $(CFLAGS_USER) -o $@ $^ $(LDLIBS_USER)
 
 ALL_TARGETS += $(BUILD)/bin/wse-train
+INSTALL_BINS += $(BUILD)/bin/wse-train
 
 TRAIN_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_train_*.c))
 $(TRAIN_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(TRAIN_SAN_LIB) $(ENGINE_SAN_LIB)
