@@ -10,9 +10,21 @@
  * holds the BQL while it fetches a submission entry and while it posts a
  * completion (CQE write, counters, events, msix_notify), and drops it for
  * everything in between (context tables, op stream, translation, host DMA,
- * computation). Paths that must not overlap a running command (device and
- * queue reset, context invalidation, unplug) wait on idle_cond with
- * qemu_cond_wait_bql(), which releases the BQL so the worker can finish.
+ * computation).
+ *
+ * No MMIO handler waits for a command. A queue or device reset and a
+ * context invalidation that find a command running record what they need,
+ * raise abort_mask where the command must stop (it looks between records,
+ * pages and chunks of every op, a few milliseconds apart) and return; the
+ * worker finishes them when the command returns, and the driver polls a
+ * status register (docs/hw-spec.md sections 8, 9). Only QEMU's own device reset
+ * and unplug wait for the worker (qemu_cond_wait_bql, bounded by the same
+ * abort checks), and never when they run on the worker itself: an MSI-X
+ * message is a memory write wherever the guest aimed it, so it can reach a
+ * root port's slot controls and reset or unplug this device from the
+ * worker thread.
+ *
+ * Every DMA goes through wse_dma_rw(), which reaches guest RAM only.
  */
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
@@ -64,6 +76,8 @@ typedef struct WseQueue {
 	bool fault_cqe;
 	bool fault_sram;
 	bool overflow_reported;
+	/* Reset while its command ran: RESET_DONE is due when the command stops. */
+	bool reset_pending;
 	/* A completion the CQ had no room for; posted before anything else. */
 	bool cqe_pending;
 	struct wse_hw_cqe pending;
@@ -120,11 +134,16 @@ struct WseState {
 	/* Worker coordination, protected by the BQL. */
 	QemuThread worker;
 	bool worker_started;
+	/* Unplugged from the worker thread itself: the worker frees what is left. */
+	bool worker_frees;
 	QemuCond work_cond;
 	QemuCond idle_cond;
 	bool stopping;
-	bool resetting;
-	uint32_t invalidations_waiting;
+	/* Device reset asked for while a command ran; READY is clear meanwhile. */
+	bool reset_pending;
+	bool reset_done_event;	/* post RESET_DONE when it completes (CONTROL) */
+	/* WSE_REG_CTX_INVALIDATE reads: the running command's context was invalidated. */
+	bool invalidate_busy;
 	int exec_queue;
 	uint32_t exec_context;
 	/*
@@ -142,6 +161,7 @@ struct WseState {
 
 /* One command as the worker executes it, outside the BQL. */
 typedef struct WseCmd {
+	WseState *dev;
 	uint32_t queue;
 	uint64_t seq;
 	uint32_t context;
@@ -159,12 +179,41 @@ typedef struct WseCmd {
 	uint64_t fault_addr;
 } WseCmd;
 
-static __thread bool wse_on_worker;
+/* The device whose worker this thread is, NULL on every other thread. */
+static __thread WseState *wse_worker_of;
 static uint32_t wse_instances;
 
 static bool is_pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
 {
 	return v >= lo && v <= hi && is_power_of_2(v);
+}
+
+/* ---- DMA ----------------------------------------------------------------- */
+
+/*
+ * All device DMA: rings, SQEs, completions, events, context and map tables,
+ * page lists and COPY data. MemTxAttrs.memory makes QEMU refuse
+ * (MEMTX_ACCESS_ERROR) every part of the range that is not RAM, checked in
+ * the flat view the access itself uses, so no remap can slip between check
+ * and access. A guest driver can thus never steer the device at MMIO: its
+ * own registers, ECAM, a root port's slot controls or another device.
+ */
+static MemTxResult wse_dma_rw(WseState *s, uint64_t addr, void *buf, uint64_t len,
+			      DMADirection dir)
+{
+	const MemTxAttrs attrs = { .memory = true };
+
+	return pci_dma_rw(PCI_DEVICE(s), addr, buf, len, dir, attrs);
+}
+
+static MemTxResult wse_dma_read(WseState *s, uint64_t addr, void *buf, uint64_t len)
+{
+	return wse_dma_rw(s, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
+}
+
+static MemTxResult wse_dma_write(WseState *s, uint64_t addr, const void *buf, uint64_t len)
+{
+	return wse_dma_rw(s, addr, (void *)buf, len, DMA_DIRECTION_FROM_DEVICE);
 }
 
 /* ---- events, errors, completions (BQL held) ----------------------------- */
@@ -189,12 +238,13 @@ static void wse_post_event(WseState *s, uint32_t type, uint32_t context,
 	ev.status = cpu_to_le32(status);
 	ev.addr = cpu_to_le64(addr);
 	ev.seq = cpu_to_le64(seq);
-	if (pci_dma_write(PCI_DEVICE(s), s->evq_base + (uint64_t)s->evq_tail * sizeof(ev),
-			  &ev, sizeof(ev)) != MEMTX_OK) {
+	if (wse_dma_write(s, s->evq_base + (uint64_t)s->evq_tail * sizeof(ev), &ev,
+			  sizeof(ev)) != MEMTX_OK) {
 		s->evq_dropped++;
 		return;
 	}
 	s->evq_tail = next;
+	/* Last: the message may reset or unplug this device (see the top). */
 	msix_notify(PCI_DEVICE(s), WSE_MSIX_EVENT_VECTOR(s->num_queues));
 }
 
@@ -233,16 +283,15 @@ static bool wse_cq_full(const WseQueue *q)
  */
 static bool wse_write_cqe(WseState *s, WseQueue *q, const struct wse_hw_cqe *cqe)
 {
-	PCIDevice *pdev = PCI_DEVICE(s);
 	uint64_t addr = q->cq_base + (uint64_t)q->cq_tail * sizeof(*cqe);
 	const uint8_t *bytes = (const uint8_t *)cqe;
 	size_t flags_at = offsetof(struct wse_hw_cqe, flags);
 	size_t after_flags = flags_at + sizeof(cqe->flags);
 
-	return pci_dma_write(pdev, addr, bytes, flags_at) == MEMTX_OK &&
-	       pci_dma_write(pdev, addr + after_flags, bytes + after_flags,
+	return wse_dma_write(s, addr, bytes, flags_at) == MEMTX_OK &&
+	       wse_dma_write(s, addr + after_flags, bytes + after_flags,
 			     sizeof(*cqe) - after_flags) == MEMTX_OK &&
-	       pci_dma_write(pdev, addr + flags_at, bytes + flags_at,
+	       wse_dma_write(s, addr + flags_at, bytes + flags_at,
 			     sizeof(cqe->flags)) == MEMTX_OK;
 }
 
@@ -267,6 +316,7 @@ static bool wse_post_pending_cqe(WseState *s, uint32_t qi)
 	q->cq_tail = (q->cq_tail + 1) & (q->size - 1);
 	if (q->cq_tail == 0)
 		q->phase = !q->phase;
+	/* Last: the message may reset or unplug this device (see the top). */
 	msix_notify(PCI_DEVICE(s), qi);
 	return true;
 }
@@ -275,6 +325,7 @@ static void wse_complete(WseState *s, uint32_t qi, const WseCmd *c,
 			 uint16_t sq_head)
 {
 	WseQueue *q = &s->queues[qi];
+	uint32_t generation = q->generation;
 	uint64_t seq = c->seq;
 	uint32_t event;
 
@@ -286,6 +337,9 @@ static void wse_complete(WseState *s, uint32_t qi, const WseCmd *c,
 		if (event)
 			wse_post_event(s, event, c->context, qi, c->status,
 				       c->fault_addr, c->seq);
+		/* The event's message reset the queue or took the device away. */
+		if (s->stopping || generation != q->generation)
+			return;
 	}
 	if (q->fault_cqe) {
 		q->fault_cqe = false;
@@ -310,6 +364,14 @@ static bool wse_aborted(WseState *s, const WseCmd *c)
 	return qatomic_read(&s->abort_mask) & (WSE_ABORT_ALL | 1u << c->queue);
 }
 
+/* The wafer model asks this between rows, heads and chunks of an op. */
+static int wse_op_must_stop(void *opaque)
+{
+	const WseCmd *c = opaque;
+
+	return wse_aborted(c->dev, c);
+}
+
 static uint32_t wse_dma_error(WseCmd *c, uint64_t dva)
 {
 	c->fault_addr = dva;
@@ -325,7 +387,8 @@ static uint32_t wse_fault(WseCmd *c, uint64_t dva)
 static bool wse_map_valid(const WseState *s, const struct wse_hw_map *m)
 {
 	uint32_t kind = m->flags & (WSE_MAP_SRAM | WSE_MAP_HOST);
-	uint32_t known = WSE_MAP_SRAM | WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE;
+	uint32_t known = WSE_MAP_SRAM | WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE |
+			 WSE_MAP_TREE;
 
 	if (m->flags & ~known || m->reserved)
 		return false;
@@ -338,9 +401,41 @@ static bool wse_map_valid(const WseState *s, const struct wse_hw_map *m)
 	if (kind == WSE_MAP_SRAM &&
 	    (m->target > s->info.sram_bytes || m->size > s->info.sram_bytes - m->target))
 		return false;
+	if (m->flags & WSE_MAP_TREE)
+		return kind == WSE_MAP_HOST && m->target % WSE_PAGE_SIZE == 0;
 	/* A page list of size / 4 KiB addresses must not wrap the DMA space. */
 	if (kind == WSE_MAP_HOST && m->target + (m->size / WSE_PAGE_SIZE) * 8 < m->target)
 		return false;
+	return true;
+}
+
+/*
+ * The DMA address of page @page of host mapping @m: one entry of its flat
+ * page list, or a walk down its page tree (WSE_MAP_TREE).
+ */
+static bool wse_page_addr(WseState *s, const struct wse_hw_map *m, uint64_t page,
+			  uint64_t *pa)
+{
+	uint64_t table = m->target, entry;
+	uint32_t level;
+
+	if (!(m->flags & WSE_MAP_TREE)) {
+		if (wse_dma_read(s, table + page * 8, &entry, sizeof(entry)) != MEMTX_OK)
+			return false;
+		*pa = le64_to_cpu(entry);
+		return true;
+	}
+	level = wse_hw_tree_levels(m->size / WSE_PAGE_SIZE);
+	while (level--) {
+		uint64_t index = (page >> (WSE_TREE_SHIFT * level)) % WSE_TREE_ENTRIES;
+
+		if (wse_dma_read(s, table + index * 8, &entry, sizeof(entry)) != MEMTX_OK)
+			return false;
+		table = le64_to_cpu(entry);
+		if (level && table % WSE_PAGE_SIZE)
+			return false;
+	}
+	*pa = table;
 	return true;
 }
 
@@ -352,14 +447,13 @@ static bool wse_map_valid(const WseState *s, const struct wse_hw_map *m)
  */
 static uint32_t wse_load_context(WseState *s, WseCmd *c)
 {
-	PCIDevice *pdev = PCI_DEVICE(s);
 	struct wse_hw_ctx ctx;
 	uint64_t map_dma;
 	uint32_t count, i;
 
 	if (c->context >= c->ctx_count)
 		return WSE_STATUS_ERR_CONTEXT;
-	if (pci_dma_read(pdev, c->ctx_base + (uint64_t)c->context * sizeof(ctx), &ctx,
+	if (wse_dma_read(s, c->ctx_base + (uint64_t)c->context * sizeof(ctx), &ctx,
 			 sizeof(ctx)) != MEMTX_OK)
 		return wse_dma_error(c, 0);
 	map_dma = le64_to_cpu(ctx.map_dma);
@@ -370,7 +464,7 @@ static uint32_t wse_load_context(WseState *s, WseCmd *c)
 		s->maps = g_renew(struct wse_hw_map, s->maps, count);
 		s->maps_capacity = count;
 	}
-	if (count && pci_dma_read(pdev, map_dma, s->maps,
+	if (count && wse_dma_read(s, map_dma, s->maps,
 				  (uint64_t)count * sizeof(*s->maps)) != MEMTX_OK)
 		return wse_dma_error(c, 0);
 	for (i = 0; i < count; i++) {
@@ -428,7 +522,6 @@ static uint32_t wse_translate(WseCmd *c, uint64_t dva, uint64_t len,
 static uint32_t wse_host_xfer(WseState *s, WseCmd *c, const struct wse_hw_map *m,
 			      uint64_t off, void *buf, uint64_t len, bool to_host)
 {
-	PCIDevice *pdev = PCI_DEVICE(s);
 	uint8_t *p = buf;
 
 	while (len) {
@@ -447,15 +540,14 @@ static uint32_t wse_host_xfer(WseState *s, WseCmd *c, const struct wse_hw_map *m
 			c->fault_dma_fired = true;
 			return wse_dma_error(c, dva);
 		}
-		if (pci_dma_read(pdev, m->target + page * 8, &pa, sizeof(pa)) != MEMTX_OK)
+		if (!wse_page_addr(s, m, page, &pa))
 			return wse_dma_error(c, dva);
-		pa = le64_to_cpu(pa);
 		if (pa % WSE_PAGE_SIZE)
 			return wse_dma_error(c, dva);
 		if (to_host)
-			r = pci_dma_write(pdev, pa + in_page, p, chunk);
+			r = wse_dma_write(s, pa + in_page, p, chunk);
 		else
-			r = pci_dma_read(pdev, pa + in_page, p, chunk);
+			r = wse_dma_read(s, pa + in_page, p, chunk);
 		if (r != MEMTX_OK)
 			return wse_dma_error(c, dva);
 		p += chunk;
@@ -492,7 +584,7 @@ static uint32_t wse_exec_copy(WseState *s, WseCmd *c, void *rec,
 	if ((ms->flags & WSE_MAP_SRAM) && (md->flags & WSE_MAP_SRAM)) {
 		*ops[0].addr = ms->target + (src - ms->dva);
 		*ops[1].addr = md->target + (dst - md->dva);
-		st = wafer_exec(s->wafer, rec, &cycles);
+		st = wafer_exec_stoppable(s->wafer, rec, &cycles, wse_op_must_stop, c);
 		c->cycles += cycles;
 		return st;
 	}
@@ -554,7 +646,7 @@ static uint32_t wse_exec_op(WseState *s, WseCmd *c, void *rec)
 			return wse_fault(c, dva);
 		*ops[i].addr = m->target + (dva - m->dva);
 	}
-	st = wafer_exec(s->wafer, rec, &cycles);
+	st = wafer_exec_stoppable(s->wafer, rec, &cycles, wse_op_must_stop, c);
 	c->cycles += cycles;
 	return st;
 }
@@ -639,14 +731,17 @@ static uint32_t wse_execute(WseState *s, WseCmd *c, const struct wse_hw_sqe *sqe
 
 /* ---- worker ---------------------------------------------------------------- */
 
+static void wse_finish_resets(WseState *s);
+
 /* Next queue with a command to run, round robin; -1 if none. BQL held. */
 static int wse_pick_queue(WseState *s)
 {
 	uint32_t i;
 
-	if (s->resetting || s->invalidations_waiting || !(s->status & WSE_STATUS_READY))
+	if (s->reset_pending || !(s->status & WSE_STATUS_READY))
 		return WSE_NO_QUEUE;
-	for (i = 0; i < s->num_queues; i++) {
+	/* An MSI-X message below may unplug the device: look again each time. */
+	for (i = 0; i < s->num_queues && !s->stopping; i++) {
 		uint32_t qi = (s->next_queue + i) % s->num_queues;
 		WseQueue *q = &s->queues[qi];
 
@@ -654,7 +749,7 @@ static int wse_pick_queue(WseState *s)
 			continue;
 		if (q->cqe_pending && !wse_post_pending_cqe(s, qi))
 			continue;
-		if (q->sq_head == q->sq_tail)
+		if (q->sq_head == q->sq_tail || s->stopping || !q->enabled)
 			continue;
 		if (wse_cq_full(q)) {
 			if (!q->overflow_reported) {
@@ -673,13 +768,12 @@ static void wse_run_one(WseState *s, uint32_t qi)
 {
 	WseQueue *q = &s->queues[qi];
 	struct wse_hw_sqe sqe;
-	WseCmd c = { .queue = qi };
+	WseCmd c = { .dev = s, .queue = qi };
 	uint32_t generation = q->generation;
 	MemTxResult r;
 	uint16_t sq_head;
 
-	r = pci_dma_read(PCI_DEVICE(s), q->sq_base + (uint64_t)q->sq_head * sizeof(sqe),
-			 &sqe, sizeof(sqe));
+	r = wse_dma_read(s, q->sq_base + (uint64_t)q->sq_head * sizeof(sqe), &sqe, sizeof(sqe));
 	q->sq_head = (q->sq_head + 1) & (q->size - 1);
 	sq_head = q->sq_head;
 	if (r != MEMTX_OK)
@@ -701,9 +795,13 @@ static void wse_run_one(WseState *s, uint32_t qi)
 		c.status = wse_execute(s, &c, &sqe);
 	bql_lock();
 
+	/* Abort requests and invalidations were about this command only. */
 	s->exec_queue = WSE_NO_QUEUE;
+	qatomic_set(&s->abort_mask, 0);
+	s->invalidate_busy = false;
+	wse_finish_resets(s);
 	qemu_cond_broadcast(&s->idle_cond);
-	if (generation != q->generation || s->resetting || s->stopping)
+	if (generation != q->generation || s->stopping)
 		return;
 	if (c.fault_dma_fired)
 		q->fault_dma = false;
@@ -713,21 +811,40 @@ static void wse_run_one(WseState *s, uint32_t qi)
 	wse_complete(s, qi, &c, sq_head);
 }
 
+static void wse_free_buffers(WseState *s)
+{
+	wafer_destroy(s->wafer);
+	s->wafer = NULL;
+	g_free(s->stream);
+	s->stream = NULL;
+	g_free(s->maps);
+	s->maps = NULL;
+	s->maps_capacity = 0;
+}
+
 static void *wse_worker(void *opaque)
 {
 	WseState *s = opaque;
 
-	wse_on_worker = true;
+	wse_worker_of = s;
 	rcu_register_thread();
 	bql_lock();
 	while (!s->stopping) {
 		int qi = wse_pick_queue(s);
 
+		if (s->stopping)
+			break;
 		if (qi == WSE_NO_QUEUE) {
 			qemu_cond_wait_bql(&s->work_cond);
 			continue;
 		}
 		wse_run_one(s, qi);
+	}
+	if (s->worker_frees) {
+		/* wse_exit() ran on this thread: nobody joins it, it cleans up. */
+		pthread_detach(pthread_self());
+		wse_free_buffers(s);
+		object_unref(OBJECT(s));
 	}
 	bql_unlock();
 	rcu_unregister_thread();
@@ -737,33 +854,6 @@ static void *wse_worker(void *opaque)
 static void wse_kick(WseState *s)
 {
 	qemu_cond_signal(&s->work_cond);
-}
-
-/*
- * Waits (BQL released meanwhile) until the worker runs no command for which
- * busy() holds. Returns false if the device is being torn down.
- */
-static bool wse_wait_idle(WseState *s, bool (*busy)(WseState *s, uint32_t arg),
-			  uint32_t arg)
-{
-	while (!s->stopping && s->exec_queue != WSE_NO_QUEUE && busy(s, arg))
-		qemu_cond_wait_bql(&s->idle_cond);
-	return !s->stopping;
-}
-
-static bool wse_busy_any(WseState *s, uint32_t unused)
-{
-	return true;
-}
-
-static bool wse_busy_queue(WseState *s, uint32_t qi)
-{
-	return s->exec_queue == (int)qi;
-}
-
-static bool wse_busy_context(WseState *s, uint32_t context)
-{
-	return s->exec_context == context;
 }
 
 /* ---- reset ----------------------------------------------------------------- */
@@ -824,21 +914,18 @@ static void wse_arm_startup_faults(WseState *s)
 }
 
 /*
- * Stops all queues, waits for the running command (which stops at its next
- * op record and is dropped), clears the registers and SRAM. A CONTROL_RESET
- * keeps the event ring so that RESET_DONE reaches the driver.
+ * Clears the registers, the queues and SRAM, with no command running (or
+ * only the caller's own, which is dropped when it returns). The event ring
+ * as it is now survives a CONTROL reset so that RESET_DONE reaches the
+ * driver; a driver that turned the ring off meanwhile gets no event.
  */
-static void wse_reset_device(WseState *s, bool from_control)
+static void wse_do_reset_device(WseState *s)
 {
 	uint64_t evq_base = s->evq_base;
 	uint32_t evq_size = s->evq_size;
+	bool event = s->reset_done_event;
 	uint32_t i;
 
-	s->resetting = true;
-	qatomic_or(&s->abort_mask, WSE_ABORT_ALL);
-	if (!wse_wait_idle(s, wse_busy_any, 0))
-		return;
-	qatomic_and(&s->abort_mask, ~WSE_ABORT_ALL);
 	for (i = 0; i < WSE_MAX_QUEUES; i++)
 		wse_queue_clear(&s->queues[i], false);
 	s->ctx_base = 0;
@@ -853,40 +940,94 @@ static void wse_reset_device(WseState *s, bool from_control)
 	s->cmds_done_hi_latch = s->cycles_hi_latch = 0;
 	s->sram_window_offset = 0;
 	s->next_queue = 0;
+	s->invalidate_busy = false;
 	wafer_reset(s->wafer);
+	s->reset_pending = false;
+	s->reset_done_event = false;
 	s->status = WSE_STATUS_READY;
-	s->resetting = false;
-	if (from_control) {
-		s->evq_base = evq_base;
-		s->evq_size = evq_size;
-		wse_post_event(s, WSE_EVENT_RESET_DONE, 0, WSE_EVENT_ALL_QUEUES, 0, 0, 0);
-	}
 	if (!s->startup_faults_armed) {
 		s->startup_faults_armed = true;
 		wse_arm_startup_faults(s);
 	}
 	wse_kick(s);
+	qemu_cond_broadcast(&s->idle_cond);
+	if (event) {
+		s->evq_base = evq_base;
+		s->evq_size = evq_size;
+		wse_post_event(s, WSE_EVENT_RESET_DONE, 0, WSE_EVENT_ALL_QUEUES, 0, 0, 0);
+	}
 }
 
+/*
+ * Starts a device reset. READY drops at once; with no command running the
+ * reset completes before this returns, otherwise the command is told to
+ * stop and the worker completes the reset when it returns (within a few
+ * milliseconds of work). On the worker itself (a message of its own reset
+ * the device) it completes at once: the worker cannot wait for itself.
+ */
+static void wse_request_reset_device(WseState *s, bool event)
+{
+	s->reset_pending = true;
+	s->reset_done_event |= event;
+	s->status &= ~WSE_STATUS_READY;
+	if (s->exec_queue != WSE_NO_QUEUE)
+		qatomic_or(&s->abort_mask, WSE_ABORT_ALL);
+	if (s->exec_queue == WSE_NO_QUEUE || wse_worker_of == s)
+		wse_do_reset_device(s);
+}
+
+/*
+ * Clears queue qi at once, keeping its configuration, so the driver can
+ * refill it right away. A command of the queue that is running is dropped
+ * (the generation changed) and told to stop; until it has, the queue
+ * reports WSE_QSTATUS_RESETTING and RESET_DONE waits (wse_finish_resets).
+ */
 static void wse_reset_queue(WseState *s, uint32_t qi)
 {
-	/* Whatever the worker is running for this queue is dropped when it returns. */
-	s->queues[qi].generation++;
-	qatomic_or(&s->abort_mask, 1u << qi);
-	if (!wse_wait_idle(s, wse_busy_queue, qi))
-		return;
-	qatomic_and(&s->abort_mask, ~(1u << qi));
-	wse_queue_clear(&s->queues[qi], true);
+	WseQueue *q = &s->queues[qi];
+	bool running = s->exec_queue == (int)qi;
+
+	wse_queue_clear(q, true);
 	msix_clr_pending(PCI_DEVICE(s), qi);
-	wse_post_event(s, WSE_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
+	if (running) {
+		qatomic_or(&s->abort_mask, 1u << qi);
+		if (wse_worker_of != s) {
+			q->reset_pending = true;
+			return;
+		}
+	}
 	wse_kick(s);
+	wse_post_event(s, WSE_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
 }
 
+/* The worker, back from a command: completes the resets that waited for it. */
+static void wse_finish_resets(WseState *s)
+{
+	uint32_t qi;
+
+	if (s->reset_pending)
+		wse_do_reset_device(s);
+	for (qi = 0; qi < s->num_queues && !s->stopping; qi++) {
+		if (!s->queues[qi].reset_pending)
+			continue;
+		s->queues[qi].reset_pending = false;
+		wse_post_event(s, WSE_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
+	}
+}
+
+/*
+ * QEMU's reset (machine reset, bus reset, slot power): the device must be
+ * quiet when this returns, so it waits for a running command to stop,
+ * which the abort checks bound to milliseconds. The worker itself never
+ * waits (wse_request_reset_device completed the reset inline).
+ */
 static void wse_pci_reset(DeviceState *dev)
 {
 	WseState *s = WSE(dev);
 
-	wse_reset_device(s, false);
+	wse_request_reset_device(s, false);
+	while (s->reset_pending && !s->stopping)
+		qemu_cond_wait_bql(&s->idle_cond);
 }
 
 /* ---- registers -------------------------------------------------------------- */
@@ -921,6 +1062,8 @@ static uint64_t wse_queue_read(WseState *s, uint32_t qi, hwaddr reg)
 			st |= WSE_QSTATUS_BUSY;
 		if (q->hung)
 			st |= WSE_QSTATUS_HUNG;
+		if (q->reset_pending)
+			st |= WSE_QSTATUS_RESETTING;
 		return st;
 	default:
 		return 0;
@@ -1079,8 +1222,10 @@ static uint64_t wse_reg_read(void *opaque, hwaddr addr, unsigned size)
 		return (uint32_t)s->sram_window_offset;
 	case WSE_REG_SRAM_WINDOW_HI:
 		return s->sram_window_offset >> 32;
+	case WSE_REG_CTX_INVALIDATE:
+		return s->invalidate_busy;
 	default:
-		/* CONTROL, CTX_INVALIDATE, FAULT_INJECT: writes act at once, reads 0. */
+		/* CONTROL, FAULT_INJECT: writes act at once, reads 0. */
 		return 0;
 	}
 }
@@ -1091,11 +1236,12 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 	uint32_t val = val64;
 
 	/*
-	 * A command's DMA aimed at the registers (its own or another wse's)
-	 * would let a worker wait on itself or on another worker: refuse it.
+	 * Command DMA reaches RAM only, but an MSI-X message is a plain write
+	 * to wherever the guest pointed it, possibly these registers (ours or
+	 * another wse's). A worker must not act on a register write: refuse it.
 	 */
-	if (wse_on_worker) {
-		qemu_log_mask(LOG_GUEST_ERROR, "wse: device DMA to registers ignored\n");
+	if (wse_worker_of) {
+		qemu_log_mask(LOG_GUEST_ERROR, "wse: device write to registers ignored\n");
 		return;
 	}
 	if (addr >= WSE_REG_QUEUE_BASE) {
@@ -1112,7 +1258,7 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 	switch (addr) {
 	case WSE_REG_CONTROL:
 		if (val & WSE_CONTROL_RESET)
-			wse_reset_device(s, true);
+			wse_request_reset_device(s, true);
 		return;
 	case WSE_REG_CTX_BASE_LO:
 		s->ctx_base = deposit64(s->ctx_base, 0, 32, val);
@@ -1128,10 +1274,14 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 		s->ctx_count = val;
 		return;
 	case WSE_REG_CTX_INVALIDATE:
-		s->invalidations_waiting++;
-		wse_wait_idle(s, wse_busy_context, val);
-		s->invalidations_waiting--;
-		wse_kick(s);
+		/*
+		 * Tables are read afresh by every command, so only a running
+		 * command of the context can still use the old ones; the driver
+		 * polls until it has returned. Never waits here. Busy stays
+		 * busy: an earlier invalidation may still be waiting for it.
+		 */
+		if (s->exec_queue != WSE_NO_QUEUE && s->exec_context == val)
+			s->invalidate_busy = true;
 		return;
 	case WSE_REG_EVQ_BASE_LO:
 	case WSE_REG_EVQ_BASE_HI:
@@ -1315,7 +1465,8 @@ static void wse_realize(PCIDevice *pdev, Error **errp)
 	if (!wse_check_props(s, errp) || !wse_create_wafer(s, errp))
 		return;
 	s->serial_number = wse_parse_serial(s->serial);
-	s->caps = WSE_CAP_F16 | WSE_CAP_BF16 | WSE_CAP_FUSED_LAYER | WSE_CAP_FAULT_INJECT;
+	s->caps = WSE_CAP_F16 | WSE_CAP_BF16 | WSE_CAP_FUSED_LAYER | WSE_CAP_FAULT_INJECT |
+		  WSE_CAP_MAP_TREE;
 	if (wafer_weight_bytes(WSE_DTYPE_Q8_0, 1, WSE_Q8_0_BLOCK))
 		s->caps |= WSE_CAP_Q8_0;
 	if (s->sram_window_enabled)
@@ -1370,22 +1521,28 @@ static void wse_exit(PCIDevice *pdev)
 		qatomic_or(&s->abort_mask, WSE_ABORT_ALL);
 		qemu_cond_broadcast(&s->work_cond);
 		qemu_cond_broadcast(&s->idle_cond);
-		/* The worker may be waiting for the BQL to finish its command. */
-		bql_unlock();
-		qemu_thread_join(&s->worker);
-		bql_lock();
+		if (wse_worker_of == s) {
+			/*
+			 * Unplugged by a message of the worker itself (an MSI-X
+			 * aimed at the slot controls): it cannot join itself. It
+			 * stops when it gets back to its loop and frees the rest;
+			 * the object lives until then.
+			 */
+			s->worker_frees = true;
+			object_ref(OBJECT(s));
+		} else {
+			/* The worker may be waiting for the BQL to finish its command. */
+			bql_unlock();
+			qemu_thread_join(&s->worker);
+			bql_lock();
+		}
 		s->worker_started = false;
 	}
 	msix_unuse_all_vectors(pdev);
 	msix_uninit_exclusive_bar(pdev);
 	pcie_cap_exit(pdev);
-	wafer_destroy(s->wafer);
-	s->wafer = NULL;
-	g_free(s->stream);
-	s->stream = NULL;
-	g_free(s->maps);
-	s->maps = NULL;
-	s->maps_capacity = 0;
+	if (!s->worker_frees)
+		wse_free_buffers(s);
 }
 
 static void wse_instance_init(Object *obj)

@@ -59,10 +59,12 @@
 #define WSE_REG_CTX_BASE_HI	0x044
 #define WSE_REG_CTX_COUNT	0x048	/* 0 disables translation */
 /*
- * Writing a context id here waits until no command of that context is being
- * executed and makes the device re-read the context's tables; the driver
- * writes it after changing a context's map and before freeing what was
- * unmapped. Reads return 0 once the invalidation is complete.
+ * Writing a context id here makes the device drop the context's old tables:
+ * the driver writes it after changing a context's map, then polls until
+ * reads return 0, and only then frees what was unmapped. The write returns
+ * at once; reads stay non-zero while a command of that context that was
+ * running at the write is still executing (every later command reads the
+ * new tables).
  */
 #define WSE_REG_CTX_INVALIDATE	0x04c
 
@@ -120,7 +122,14 @@
 #define WSE_QREG_CQ_HEAD	0x1c	/* doorbell: driver writes next CQ slot it will read */
 #define WSE_QREG_SQ_HEAD	0x20	/* RO next SQ slot the device will fetch */
 #define WSE_QREG_STATUS		0x24	/* RO WSE_QSTATUS_* */
-#define WSE_QREG_RESET		0x28	/* WO 1: abort, drop pending commands, heads = tails = 0 */
+/*
+ * WO 1: drop pending commands, heads = tails = 0, disabled (configuration
+ * kept), at once; a running command of the queue is aborted and never
+ * completes. The write returns at once: until that command has stopped,
+ * WSE_QSTATUS_RESETTING is set and the driver must not free memory the
+ * command may still access; RESET_DONE follows when it clears.
+ */
+#define WSE_QREG_RESET		0x28
 
 /* WSE_REG_CAPS */
 #define WSE_CAP_F16		(1u << 0)
@@ -129,18 +138,25 @@
 #define WSE_CAP_FUSED_LAYER	(1u << 3)
 #define WSE_CAP_FAULT_INJECT	(1u << 4)
 #define WSE_CAP_SRAM_WINDOW	(1u << 5)
+#define WSE_CAP_MAP_TREE	(1u << 6)	/* host mappings may use a page tree */
 
 /* WSE_REG_STATUS */
 #define WSE_STATUS_READY	(1u << 0)
 #define WSE_STATUS_FATAL	(1u << 1)	/* needs a device reset */
 
-/* WSE_REG_CONTROL */
-#define WSE_CONTROL_RESET	(1u << 0)	/* full reset; READY again when done */
+/*
+ * WSE_REG_CONTROL. RESET returns at once with READY clear; READY comes back
+ * once a running command has stopped (milliseconds) and everything is
+ * cleared. Until then the device may still access host memory: poll READY
+ * before freeing or reprogramming anything.
+ */
+#define WSE_CONTROL_RESET	(1u << 0)
 
 /* WSE_QREG_STATUS */
 #define WSE_QSTATUS_ENABLED	(1u << 0)
 #define WSE_QSTATUS_BUSY	(1u << 1)
 #define WSE_QSTATUS_HUNG	(1u << 2)	/* fault injection: stopped until reset */
+#define WSE_QSTATUS_RESETTING	(1u << 3)	/* QREG_RESET: aborted command not yet stopped */
 
 /* WSE_REG_FAULT_INJECT modes (bits 0..7); the queue index is bits 8..15. */
 #define WSE_FAULT_NONE		0
@@ -231,7 +247,7 @@ struct wse_hw_event {
  * mappings in host memory, owned by the kernel. A device virtual address
  * (DVA) range used by a command must lie inside one mapping; anything else
  * faults. Host mappings point at a page list: one 64-bit DMA address per
- * 4 KiB page of the mapping.
+ * 4 KiB page of the mapping, or (WSE_MAP_TREE) at the root of a page tree.
  */
 struct wse_hw_ctx {
 	uint64_t map_dma;	/* DMA address of map_count wse_hw_map entries */
@@ -254,6 +270,32 @@ struct wse_hw_map {
 #define WSE_MAP_HOST		(1u << 1)
 #define WSE_MAP_READ		(1u << 2)
 #define WSE_MAP_WRITE		(1u << 3)
+#define WSE_MAP_TREE		(1u << 4)	/* HOST only, with WSE_CAP_MAP_TREE */
+
+/*
+ * Page tree of a host mapping (WSE_MAP_TREE): target is the DMA address of
+ * a 4 KiB-aligned table of WSE_TREE_ENTRIES 64-bit entries, the root of a
+ * radix tree of wse_hw_tree_levels(size / 4 KiB) levels. Page p of the
+ * mapping is entry (p >> (WSE_TREE_SHIFT * l)) % WSE_TREE_ENTRIES of its
+ * table at level l, walked from the root (l = levels - 1) down to 0: an
+ * entry above level 0 is the DMA address of the next table (4 KiB aligned),
+ * an entry at level 0 the page's address. Entries past the mapping's last
+ * page are never read. Unlike a flat page list, a tree of any size is made
+ * of single pages. One level is a flat list that fits in a page.
+ */
+#define WSE_TREE_SHIFT		9
+#define WSE_TREE_ENTRIES	(1u << WSE_TREE_SHIFT)
+
+static inline uint32_t wse_hw_tree_levels(uint64_t pages)
+{
+	uint32_t levels = 1;
+
+	while (pages > WSE_TREE_ENTRIES) {
+		pages = (pages + WSE_TREE_ENTRIES - 1) >> WSE_TREE_SHIFT;
+		levels++;
+	}
+	return levels;
+}
 
 /* ---- Op stream ------------------------------------------------------------ */
 /*

@@ -97,6 +97,7 @@ struct wafer *wafer_create(const struct wafer_config *config)
 		return NULL;
 	}
 	wafer_kernels_init(&wafer->kernels, 1);
+	atomic_init(&wafer->stopped, 0);
 	return wafer;
 }
 
@@ -675,13 +676,19 @@ static int exec_record(struct wafer *wafer, union wafer_record *op, uint64_t *cy
 		return st;
 	if (op->hdr.op == WSE_OP_LAYER)
 		return exec_layer(wafer, &op->layer, cycles);
+	if (wafer_stopping(wafer))
+		return WSE_STATUS_ERR_ABORTED;
 	st = wafer_run_op(wafer, op);
+	/* The kernels return early when told to stop; what they left is not a result. */
+	if (!st && wafer_stop_seen(wafer))
+		st = WSE_STATUS_ERR_ABORTED;
 	if (!st)
 		*cycles = wafer_timing_cycles(op, &region);
 	return st;
 }
 
-int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles)
+int wafer_exec_stoppable(struct wafer *wafer, void *op, uint64_t *cycles,
+			 wafer_stop_fn *stop, void *ctx)
 {
 	union wafer_record record;
 	const struct wse_hw_op_hdr *hdr = op;
@@ -694,8 +701,19 @@ int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles)
 	if (len < sizeof(*hdr))
 		len = sizeof(*hdr);
 	memcpy(&record, op, len < sizeof(record) ? len : sizeof(record));
+	/* The pool's hand-off (a mutex) publishes these to the helper threads. */
+	wafer->stop_fn = stop;
+	wafer->stop_ctx = ctx;
+	atomic_store_explicit(&wafer->stopped, 0, memory_order_relaxed);
 	st = exec_record(wafer, &record, &spent);
+	wafer->stop_fn = NULL;
+	wafer->stop_ctx = NULL;
 	if (cycles)
 		*cycles = st ? 0 : spent;
 	return st;
+}
+
+int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles)
+{
+	return wafer_exec_stoppable(wafer, op, cycles, NULL, NULL);
 }

@@ -83,6 +83,26 @@ int wafer_op_operands(void *op, struct wafer_operand operands[WAFER_MAX_OPERANDS
  */
 int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles);
 
+/*
+ * Says whether the op that is running must stop (a queue or device reset).
+ * Called from the wafer's compute threads as well as the caller's, so it
+ * must be thread-safe, and cheap: it runs every few microseconds of work.
+ */
+typedef int wafer_stop_fn(void *ctx);
+
+/*
+ * wafer_exec() that gives up early: every row, head, tile or chunk of at
+ * most WAFER_STOP_GRAIN elements it asks stop(ctx), and once that returns
+ * non-zero it returns WSE_STATUS_ERR_ABORTED with the outputs partly
+ * written. Work between two questions is one chunk, or one weight row of a
+ * matmul (its dot product is never split, to keep its sum in order):
+ * microseconds to milliseconds on model shapes (docs/hw-spec.md section 8).
+ */
+int wafer_exec_stoppable(struct wafer *wafer, void *op, uint64_t *cycles,
+			 wafer_stop_fn *stop, void *ctx);
+
+#define WAFER_STOP_GRAIN	(1u << 16)
+
 /* Modelled cycles of moving bytes between host memory and SRAM over PCIe/IO. */
 uint64_t wafer_host_copy_cycles(const struct wafer *wafer, uint64_t bytes);
 

@@ -78,7 +78,51 @@ struct wafer {
 	uint32_t clock_khz;
 	struct wafer_kernels kernels;
 	struct wafer_pool pool;
+	/* The running op's stop request (wafer_exec_stoppable), NULL when none. */
+	wafer_stop_fn *stop_fn;
+	void *stop_ctx;
+	atomic_int stopped;	/* stop_fn said yes during the running op */
 };
+
+/*
+ * Whether the running op must stop; once it said yes it keeps saying so
+ * until the op returns, on every thread, so the pool drains at once.
+ */
+int wafer_stopping(struct wafer *wafer);
+
+/*
+ * Counts work between two looks at wafer_stopping(): wafer_tick() adds the
+ * elements just processed and asks on its first call, then once every
+ * WAFER_STOP_GRAIN elements, so tiny rows do not pay for a question each
+ * and a pool chunk asks at least once. One per thread and call.
+ */
+struct wafer_ticker {
+	struct wafer *wafer;
+	uint64_t work;
+};
+
+/*
+ * Whether some thread already saw the stop: a plain load, cheap enough for
+ * the start of every pool unit, so the rest of a job drains at once.
+ */
+static inline int wafer_stop_seen(struct wafer *wafer)
+{
+	return atomic_load_explicit(&wafer->stopped, memory_order_relaxed);
+}
+
+static inline struct wafer_ticker wafer_ticker(struct wafer *wafer)
+{
+	return (struct wafer_ticker){ wafer, WAFER_STOP_GRAIN };
+}
+
+static inline int wafer_tick(struct wafer_ticker *t, uint64_t elements)
+{
+	t->work += elements;
+	if (t->work < WAFER_STOP_GRAIN)
+		return 0;
+	t->work = 0;
+	return wafer_stopping(t->wafer);
+}
 
 /* ---- records ------------------------------------------------------------------ */
 union wafer_record {

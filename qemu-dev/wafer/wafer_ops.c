@@ -6,6 +6,18 @@
  * double where a whole row is reduced to one number); the big ops run on
  * the wafer's thread pool in units whose result does not depend on which
  * thread computes them.
+ *
+ * Every loop that can run long asks wafer_tick() between rows, heads,
+ * tiles or chunks, and returns as soon as the op must stop (a reset is
+ * waiting for it). Chunks split loops without reordering any sum, so the
+ * results are the same bits as one pass.
+ *
+ * SRAM is guest-writable while an op runs (the BAR2 window, without any
+ * lock against the device's worker). Data read twice can only give a wrong
+ * result; a value that decides an index or a size must be read once, and
+ * the copy that was checked is the one used (run_embed's token ids, the
+ * only such operand: every other index and size comes from the record,
+ * which is the model's own copy).
  */
 #include <math.h>
 #include <string.h>
@@ -24,9 +36,26 @@ static float *f32_at(struct wafer *wafer, uint64_t offset)
 	return (float *)(wafer->sram + offset);
 }
 
+/* The end of the chunk of at most WAFER_STOP_GRAIN elements starting at i0. */
+static uint64_t chunk_end(uint64_t i0, uint64_t n)
+{
+	return n - i0 < WAFER_STOP_GRAIN ? n : i0 + WAFER_STOP_GRAIN;
+}
+
+int wafer_stopping(struct wafer *wafer)
+{
+	if (wafer_stop_seen(wafer))
+		return 1;
+	if (!wafer->stop_fn || !wafer->stop_fn(wafer->stop_ctx))
+		return 0;
+	atomic_store_explicit(&wafer->stopped, 1, memory_order_relaxed);
+	return 1;
+}
+
 /* ---- matmul --------------------------------------------------------------------- */
 
 struct matmul_job {
+	struct wafer *wafer;
 	wafer_dot_fn *dot;
 	const uint8_t *w;
 	uint64_t row_bytes;
@@ -39,8 +68,9 @@ struct matmul_job {
 static void matmul_tiles(void *ctx, uint64_t begin, uint64_t end)
 {
 	const struct matmul_job *job = ctx;
+	struct wafer_ticker ticker = wafer_ticker(job->wafer);
 
-	for (uint64_t tile = begin; tile < end; tile++) {
+	for (uint64_t tile = begin; tile < end && !wafer_stop_seen(job->wafer); tile++) {
 		uint64_t r0 = tile * job->tile_rows;
 		uint64_t r1 = job->rows - r0 < job->tile_rows ? job->rows : r0 + job->tile_rows;
 
@@ -53,6 +83,9 @@ static void matmul_tiles(void *ctx, uint64_t begin, uint64_t end)
 
 				/* y + dot, not a sum seeded with y: same bits as a separate ADD. */
 				y[r] = job->accumulate ? y[r] + d : d;
+				/* One row's dot is the grain: splitting it would reorder its sum. */
+				if (wafer_tick(&ticker, job->cols))
+					return;
 			}
 		}
 	}
@@ -61,6 +94,7 @@ static void matmul_tiles(void *ctx, uint64_t begin, uint64_t end)
 static void run_matmul(struct wafer *wafer, const struct wse_hw_op_matmul *op)
 {
 	struct matmul_job job = {
+		.wafer = wafer,
 		.dot = wafer->kernels.dot[op->wtype],
 		.w = wafer->sram + op->w,
 		.row_bytes = wafer_weight_bytes(op->wtype, 1, op->cols),
@@ -88,66 +122,108 @@ static void run_matmul(struct wafer *wafer, const struct wse_hw_op_matmul *op)
 
 /* ---- row ops -------------------------------------------------------------------- */
 
-static void rmsnorm_rows(const float *x, const float *w, float *y, uint64_t dim,
-			 uint64_t rows, float eps)
+static void rmsnorm_rows(struct wafer *wafer, const float *x, const float *w, float *y,
+			 uint64_t dim, uint64_t rows, float eps)
 {
+	struct wafer_ticker ticker = wafer_ticker(wafer);
+
 	for (uint64_t r = 0; r < rows; r++, x += dim, y += dim) {
 		double ss = 0;
 		float scale;
 
-		for (uint64_t i = 0; i < dim; i++)
-			ss += (double)x[i] * x[i];
+		for (uint64_t i0 = 0, i1; i0 < dim; i0 = i1) {
+			i1 = chunk_end(i0, dim);
+			for (uint64_t i = i0; i < i1; i++)
+				ss += (double)x[i] * x[i];
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
+		}
 		scale = (float)(1.0 / sqrt(ss / (double)dim + eps));
-		for (uint64_t i = 0; i < dim; i++)
-			y[i] = x[i] * scale * w[i];
+		for (uint64_t i0 = 0, i1; i0 < dim; i0 = i1) {
+			i1 = chunk_end(i0, dim);
+			for (uint64_t i = i0; i < i1; i++)
+				y[i] = x[i] * scale * w[i];
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
+		}
 	}
 }
 
-/* Pairs (2i, 2i+1) of each head turn by (pos + row) * theta^(-2i / head_dim). */
-static void rope_rows(float *x, uint64_t n_heads, uint64_t head_dim, uint64_t rows,
-		      uint64_t pos, float theta)
+/*
+ * Pairs (2i, 2i+1) of each head turn by (pos + row) * theta^(-2i / head_dim).
+ * Heads go in groups of about WAFER_STOP_GRAIN elements; a group computes
+ * its angles again, which gives the same bits.
+ */
+static void rope_rows(struct wafer *wafer, float *x, uint64_t n_heads, uint64_t head_dim,
+		      uint64_t rows, uint64_t pos, float theta)
 {
+	struct wafer_ticker ticker = wafer_ticker(wafer);
 	uint64_t width = n_heads * head_dim;
+	uint64_t group = head_dim >= WAFER_STOP_GRAIN ? 1 : WAFER_STOP_GRAIN / head_dim;
 
 	for (uint64_t r = 0; r < rows; r++, x += width) {
 		double p = (double)(pos + r);
 
-		for (uint64_t i = 0; i < head_dim; i += 2) {
-			double angle = p * pow(theta, -(double)i / (double)head_dim);
-			double c = cos(angle), s = sin(angle);
+		for (uint64_t h0 = 0, h1; h0 < n_heads; h0 = h1) {
+			h1 = n_heads - h0 < group ? n_heads : h0 + group;
+			for (uint64_t i = 0; i < head_dim; i += 2) {
+				double angle = p * pow(theta, -(double)i / (double)head_dim);
+				double c = cos(angle), s = sin(angle);
 
-			for (uint64_t h = 0; h < n_heads; h++) {
-				float *v = x + h * head_dim + i;
-				double a = v[0], b = v[1];
+				for (uint64_t h = h0; h < h1; h++) {
+					float *v = x + h * head_dim + i;
+					double a = v[0], b = v[1];
 
-				v[0] = (float)(a * c - b * s);
-				v[1] = (float)(a * s + b * c);
+					v[0] = (float)(a * c - b * s);
+					v[1] = (float)(a * s + b * c);
+				}
+				if (wafer_tick(&ticker, h1 - h0))
+					return;
 			}
 		}
 	}
 }
 
-static void softmax_rows(const float *x, float *y, uint64_t n, uint64_t rows)
+static void softmax_rows(struct wafer *wafer, const float *x, float *y, uint64_t n,
+			 uint64_t rows)
 {
+	struct wafer_ticker ticker = wafer_ticker(wafer);
+
 	for (uint64_t r = 0; r < rows; r++, x += n, y += n) {
 		float max = x[0];
 		double sum = 0, inv;
 
-		for (uint64_t i = 1; i < n; i++)
-			max = fmaxf(max, x[i]);
-		for (uint64_t i = 0; i < n; i++) {
-			y[i] = expf(x[i] - max);
-			sum += y[i];
+		for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+			i1 = chunk_end(i0, n);
+			for (uint64_t i = i0 ? i0 : 1; i < i1; i++)
+				max = fmaxf(max, x[i]);
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
+		}
+		for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+			i1 = chunk_end(i0, n);
+			for (uint64_t i = i0; i < i1; i++) {
+				y[i] = expf(x[i] - max);
+				sum += y[i];
+			}
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
 		}
 		inv = 1.0 / sum;
-		for (uint64_t i = 0; i < n; i++)
-			y[i] = (float)(y[i] * inv);
+		for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+			i1 = chunk_end(i0, n);
+			for (uint64_t i = i0; i < i1; i++)
+				y[i] = (float)(y[i] * inv);
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
+		}
 	}
 }
 
 /* ---- attention ------------------------------------------------------------------- */
 
 struct attention_job {
+	struct wafer *wafer;
 	const struct wafer_kernels *k;
 	const float *q, *k_cache, *v_cache;
 	float *out;
@@ -163,9 +239,10 @@ struct attention_job {
 static void attention_units(void *ctx, uint64_t begin, uint64_t end)
 {
 	const struct attention_job *job = ctx;
+	struct wafer_ticker ticker = wafer_ticker(job->wafer);
 	uint64_t hd = job->head_dim;
 
-	for (uint64_t unit = begin; unit < end; unit++) {
+	for (uint64_t unit = begin; unit < end && !wafer_stop_seen(job->wafer); unit++) {
 		uint64_t t = unit / job->n_heads, h = unit % job->n_heads;
 		uint64_t keys = job->pos + t + 1;
 		const float *q = job->q + unit * hd;
@@ -198,6 +275,8 @@ static void attention_units(void *ctx, uint64_t begin, uint64_t end)
 				sum += p;
 				job->k->axpy(out, p, vc + (j0 + j) * job->kv_row, hd);
 			}
+			if (wafer_tick(&ticker, 2 * nb * hd))
+				return;
 		}
 		for (uint64_t i = 0; i < hd; i++)
 			out[i] /= sum;
@@ -207,6 +286,7 @@ static void attention_units(void *ctx, uint64_t begin, uint64_t end)
 static void run_attention(struct wafer *wafer, const struct wse_hw_op_attention *op)
 {
 	struct attention_job job = {
+		.wafer = wafer,
 		.k = &wafer->kernels,
 		.q = f32_at(wafer, op->q),
 		.k_cache = f32_at(wafer, op->k_cache),
@@ -230,24 +310,27 @@ static void run_attention(struct wafer *wafer, const struct wse_hw_op_attention 
 
 /* ---- embed, argmax, topk ---------------------------------------------------------- */
 
-static void embed_row(const uint8_t *row, uint32_t wtype, float *out, uint64_t dim)
+/* Columns [i0, i1) of a table row; for q8_0 both are multiples of the block. */
+static void embed_cols(const uint8_t *row, uint32_t wtype, float *out, uint64_t i0,
+		       uint64_t i1)
 {
 	const uint16_t *h = (const uint16_t *)row;
 
 	switch (wtype) {
 	case WSE_DTYPE_F32:
-		memcpy(out, row, dim * sizeof(float));
+		memcpy(out + i0, row + i0 * sizeof(float), (i1 - i0) * sizeof(float));
 		break;
 	case WSE_DTYPE_F16:
-		for (uint64_t i = 0; i < dim; i++)
+		for (uint64_t i = i0; i < i1; i++)
 			out[i] = wafer_f16_to_f32(h[i]);
 		break;
 	case WSE_DTYPE_BF16:
-		for (uint64_t i = 0; i < dim; i++)
+		for (uint64_t i = i0; i < i1; i++)
 			out[i] = wafer_bf16_to_f32(h[i]);
 		break;
 	default:	/* q8_0 */
-		for (uint64_t i = 0; i < dim; i += WSE_Q8_0_BLOCK, row += WSE_Q8_0_BLOCK_BYTES) {
+		row += i0 / WSE_Q8_0_BLOCK * WSE_Q8_0_BLOCK_BYTES;
+		for (uint64_t i = i0; i < i1; i += WSE_Q8_0_BLOCK, row += WSE_Q8_0_BLOCK_BYTES) {
 			const int8_t *q = (const int8_t *)(row + 2);
 			uint16_t scale_bits;
 			float scale;
@@ -261,19 +344,54 @@ static void embed_row(const uint8_t *row, uint32_t wtype, float *out, uint64_t d
 	}
 }
 
+/* Token ids copied out of SRAM at a time, checked, then used. */
+#define EMBED_IDS	256
+
+/*
+ * An atomic load is one read the compiler can neither repeat nor split, so
+ * the value checked is the value used however the guest races BAR2.
+ */
+static uint32_t load_token(const uint32_t *token)
+{
+	return __atomic_load_n(token, __ATOMIC_RELAXED);
+}
+
 static int run_embed(struct wafer *wafer, const struct wse_hw_op_embed *op)
 {
 	const uint32_t *tokens = (const uint32_t *)(wafer->sram + op->tokens);
 	uint64_t row_bytes = wafer_weight_bytes(op->wtype, 1, op->dim);
+	const uint8_t *table = wafer->sram + op->table;
 	float *out = f32_at(wafer, op->out);
+	struct wafer_ticker ticker = wafer_ticker(wafer);
+	uint32_t ids[EMBED_IDS];
 
-	/* All or nothing: a bad token leaves out untouched. */
+	/*
+	 * All or nothing for a guest that does not race: a bad token leaves
+	 * out untouched. Memory safety does not rest on this pass.
+	 */
 	for (uint32_t t = 0; t < op->n_tokens; t++)
-		if (tokens[t] >= op->vocab)
+		if (load_token(&tokens[t]) >= op->vocab)
 			return WSE_STATUS_ERR_SHAPE;
-	for (uint32_t t = 0; t < op->n_tokens; t++)
-		embed_row(wafer->sram + op->table + tokens[t] * row_bytes, op->wtype,
-			  out + (uint64_t)t * op->dim, op->dim);
+	for (uint32_t t0 = 0, n; t0 < op->n_tokens; t0 += n) {
+		n = op->n_tokens - t0 < EMBED_IDS ? op->n_tokens - t0 : EMBED_IDS;
+		for (uint32_t i = 0; i < n; i++) {
+			ids[i] = load_token(&tokens[t0 + i]);
+			/* Rewritten through BAR2 since the first pass: stop here. */
+			if (ids[i] >= op->vocab)
+				return WSE_STATUS_ERR_SHAPE;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *row = table + ids[i] * row_bytes;
+			float *dst = out + (uint64_t)(t0 + i) * op->dim;
+
+			for (uint64_t c0 = 0, c1; c0 < op->dim; c0 = c1) {
+				c1 = chunk_end(c0, op->dim);
+				embed_cols(row, op->wtype, dst, c0, c1);
+				if (wafer_tick(&ticker, c1 - c0))
+					return WSE_STATUS_OK;
+			}
+		}
+	}
 	return WSE_STATUS_OK;
 }
 
@@ -290,14 +408,22 @@ static int ranks_below(float va, uint32_t ia, float vb, uint32_t ib)
 	return ia > ib;
 }
 
-static void argmax_rows(const float *x, uint32_t *out, uint64_t n, uint64_t rows)
+static void argmax_rows(struct wafer *wafer, const float *x, uint32_t *out, uint64_t n,
+			uint64_t rows)
 {
+	struct wafer_ticker ticker = wafer_ticker(wafer);
+
 	for (uint64_t r = 0; r < rows; r++, x += n) {
 		uint32_t best = 0;
 
-		for (uint32_t i = 1; i < n; i++)
-			if (ranks_below(x[best], best, x[i], i))
-				best = i;
+		for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+			i1 = chunk_end(i0, n);
+			for (uint32_t i = i0 ? (uint32_t)i0 : 1; i < i1; i++)
+				if (ranks_below(x[best], best, x[i], i))
+					best = i;
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
+		}
 		out[r] = best;
 	}
 }
@@ -322,22 +448,47 @@ static void heap_sift_down(uint32_t *idx, float *val, uint64_t size, uint64_t i)
 	}
 }
 
-static void topk_rows(const float *x, uint32_t *out_index, float *out_value, uint64_t n,
-		      uint64_t k, uint64_t rows)
+/*
+ * The heap lives in the output rows, which the guest can rewrite while this
+ * runs: its values are only compared and swapped, never used as an index.
+ */
+static void topk_rows(struct wafer *wafer, const float *x, uint32_t *out_index,
+		      float *out_value, uint64_t n, uint64_t k, uint64_t rows)
 {
+	struct wafer_ticker ticker = wafer_ticker(wafer);
+
 	for (uint64_t r = 0; r < rows; r++, x += n, out_index += k, out_value += k) {
-		for (uint64_t i = 0; i < k; i++) {
-			out_index[i] = (uint32_t)i;
-			out_value[i] = x[i];
+		for (uint64_t i0 = 0, i1; i0 < k; i0 = i1) {
+			i1 = chunk_end(i0, k);
+			for (uint64_t i = i0; i < i1; i++) {
+				out_index[i] = (uint32_t)i;
+				out_value[i] = x[i];
+			}
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
 		}
-		for (uint64_t i = k / 2; i-- > 0;)
+		for (uint64_t i = k / 2; i-- > 0;) {
 			heap_sift_down(out_index, out_value, k, i);
-		for (uint64_t i = k; i < n; i++) {
-			if (!ranks_below(out_value[0], out_index[0], x[i], (uint32_t)i))
-				continue;
-			out_index[0] = (uint32_t)i;
-			out_value[0] = x[i];
-			heap_sift_down(out_index, out_value, k, 0);
+			if (wafer_tick(&ticker, 1))
+				return;
+		}
+		/* Most candidates only compare with the root, kept in registers. */
+		for (uint64_t i0 = k, i1; i0 < n; i0 = i1) {
+			float root_value = out_value[0];
+			uint32_t root_index = out_index[0];
+
+			i1 = chunk_end(i0, n);
+			for (uint64_t i = i0; i < i1; i++) {
+				if (!ranks_below(root_value, root_index, x[i], (uint32_t)i))
+					continue;
+				out_index[0] = (uint32_t)i;
+				out_value[0] = x[i];
+				heap_sift_down(out_index, out_value, k, 0);
+				root_value = out_value[0];
+				root_index = out_index[0];
+			}
+			if (wafer_tick(&ticker, i1 - i0))
+				return;
 		}
 		/* Heap sort: moving the lowest to the back leaves the row best first. */
 		for (uint64_t size = k; size > 1; size--) {
@@ -349,11 +500,60 @@ static void topk_rows(const float *x, uint32_t *out_index, float *out_value, uin
 			out_index[size - 1] = ti;
 			out_value[size - 1] = tv;
 			heap_sift_down(out_index, out_value, size - 1, 0);
+			if (wafer_tick(&ticker, 1))
+				return;
 		}
 	}
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
+
+/* memmove in chunks, in the order that keeps an overlapping source intact. */
+static void copy_sram(struct wafer *wafer, uint64_t dst, uint64_t src, uint64_t bytes)
+{
+	const uint64_t chunk = 4ull * WAFER_STOP_GRAIN;
+	uint8_t *d = wafer->sram + dst;
+	const uint8_t *s = wafer->sram + src;
+
+	if (dst <= src || dst >= src + bytes) {
+		for (uint64_t done = 0, n; done < bytes; done += n) {
+			n = bytes - done < chunk ? bytes - done : chunk;
+			memmove(d + done, s + done, n);
+			if (wafer_stopping(wafer))
+				return;
+		}
+	} else {
+		for (uint64_t left = bytes, n; left; left -= n) {
+			n = left < chunk ? left : chunk;
+			memmove(d + left - n, s + left - n, n);
+			if (wafer_stopping(wafer))
+				return;
+		}
+	}
+}
+
+static void silu_mul(struct wafer *wafer, const float *g, const float *u, float *out,
+		     uint64_t n)
+{
+	for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+		i1 = chunk_end(i0, n);
+		for (uint64_t i = i0; i < i1; i++)
+			out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+		if (wafer_stopping(wafer))
+			return;
+	}
+}
+
+static void add(struct wafer *wafer, const float *a, const float *b, float *out, uint64_t n)
+{
+	for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+		i1 = chunk_end(i0, n);
+		for (uint64_t i = i0; i < i1; i++)
+			out[i] = a[i] + b[i];
+		if (wafer_stopping(wafer))
+			return;
+	}
+}
 
 int wafer_run_op(struct wafer *wafer, const union wafer_record *op)
 {
@@ -361,52 +561,45 @@ int wafer_run_op(struct wafer *wafer, const union wafer_record *op)
 	case WSE_OP_NOP:
 		return WSE_STATUS_OK;
 	case WSE_OP_COPY:
-		if (op->copy.bytes)
-			memmove(wafer->sram + op->copy.dst, wafer->sram + op->copy.src, op->copy.bytes);
+		copy_sram(wafer, op->copy.dst, op->copy.src, op->copy.bytes);
 		return WSE_STATUS_OK;
 	case WSE_OP_MATMUL:
 		run_matmul(wafer, &op->matmul);
 		return WSE_STATUS_OK;
 	case WSE_OP_RMSNORM:
-		rmsnorm_rows(f32_at(wafer, op->rmsnorm.x), f32_at(wafer, op->rmsnorm.w),
+		rmsnorm_rows(wafer, f32_at(wafer, op->rmsnorm.x), f32_at(wafer, op->rmsnorm.w),
 			     f32_at(wafer, op->rmsnorm.y), op->rmsnorm.dim, op->rmsnorm.rows,
 			     op->rmsnorm.eps);
 		return WSE_STATUS_OK;
 	case WSE_OP_ROPE:
-		rope_rows(f32_at(wafer, op->rope.x), op->rope.n_heads, op->rope.head_dim,
+		rope_rows(wafer, f32_at(wafer, op->rope.x), op->rope.n_heads, op->rope.head_dim,
 			  op->rope.rows, op->rope.pos, op->rope.theta);
 		return WSE_STATUS_OK;
 	case WSE_OP_ATTENTION:
 		run_attention(wafer, &op->attention);
 		return WSE_STATUS_OK;
-	case WSE_OP_SILU_MUL: {
-		const float *g = f32_at(wafer, op->silu_mul.gate), *u = f32_at(wafer, op->silu_mul.up);
-		float *out = f32_at(wafer, op->silu_mul.out);
-
-		for (uint64_t i = 0; i < op->silu_mul.n; i++)
-			out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+	case WSE_OP_SILU_MUL:
+		silu_mul(wafer, f32_at(wafer, op->silu_mul.gate), f32_at(wafer, op->silu_mul.up),
+			 f32_at(wafer, op->silu_mul.out), op->silu_mul.n);
 		return WSE_STATUS_OK;
-	}
-	case WSE_OP_ADD: {
-		const float *a = f32_at(wafer, op->add.a), *b = f32_at(wafer, op->add.b);
-		float *out = f32_at(wafer, op->add.out);
-
-		for (uint64_t i = 0; i < op->add.n; i++)
-			out[i] = a[i] + b[i];
+	case WSE_OP_ADD:
+		add(wafer, f32_at(wafer, op->add.a), f32_at(wafer, op->add.b),
+		    f32_at(wafer, op->add.out), op->add.n);
 		return WSE_STATUS_OK;
-	}
 	case WSE_OP_EMBED:
 		return run_embed(wafer, &op->embed);
 	case WSE_OP_SOFTMAX:
-		softmax_rows(f32_at(wafer, op->softmax.x), f32_at(wafer, op->softmax.y),
+		softmax_rows(wafer, f32_at(wafer, op->softmax.x), f32_at(wafer, op->softmax.y),
 			     op->softmax.n, op->softmax.rows);
 		return WSE_STATUS_OK;
 	case WSE_OP_ARGMAX:
-		argmax_rows(f32_at(wafer, op->argmax.x), (uint32_t *)(wafer->sram + op->argmax.out),
-			    op->argmax.n, op->argmax.rows);
+		argmax_rows(wafer, f32_at(wafer, op->argmax.x),
+			    (uint32_t *)(wafer->sram + op->argmax.out), op->argmax.n,
+			    op->argmax.rows);
 		return WSE_STATUS_OK;
 	case WSE_OP_TOPK:
-		topk_rows(f32_at(wafer, op->topk.x), (uint32_t *)(wafer->sram + op->topk.out_index),
+		topk_rows(wafer, f32_at(wafer, op->topk.x),
+			  (uint32_t *)(wafer->sram + op->topk.out_index),
 			  f32_at(wafer, op->topk.out_value), op->topk.n, op->topk.k, op->topk.rows);
 		return WSE_STATUS_OK;
 	default:

@@ -21,6 +21,19 @@
 
 #define WSE_DEVFN		QPCI_DEVFN(4, 0)
 #define POLL_DEADLINE_US	(20 * G_USEC_PER_SEC)
+/*
+ * Resets return at once and finish within milliseconds of work (observed:
+ * under 20 ms); these bounds leave room for a loaded 2-core host and are
+ * far below the tens of seconds the long records below run for.
+ */
+#define MMIO_RETURN_US		G_USEC_PER_SEC
+#define RESET_WAIT_US		(2 * G_USEC_PER_SEC)
+
+/* The wse behind a PCIe root port (boot_behind_root_port). */
+#define ROOT_PORT_DEVFN		QPCI_DEVFN(5, 0)
+/* Q35's MCH: PCIEXBAR (config 0x60) enables ECAM; no firmware does it here. */
+#define Q35_PCIEXBAR		0x60
+#define ECAM_BASE		0xb0000000ull
 
 /* The test context's address space. */
 #define SRAM_DVA		0x100000000ull	/* RW SRAM mapping */
@@ -54,6 +67,7 @@ typedef struct T {
 	QOSState *qs;
 	QTestState *qts;
 	QPCIDevice *dev;
+	QPCIDevice *rp;		/* root port, when behind one */
 	QPCIBar bar;
 	uint32_t nq;
 	TQueue q[WSE_MAX_QUEUES];
@@ -219,6 +233,7 @@ static T *boot(const char *props)
 
 static void shutdown_t(T *t)
 {
+	g_free(t->rp);
 	g_free(t->dev);
 	qtest_shutdown(t->qs);
 	g_free(t);
@@ -286,6 +301,30 @@ static void drain(T *t, int qi)
 	struct wse_hw_cqe cqe = wait_cqe(t, qi);
 
 	g_assert_cmphex(cqe.seq, ==, seq);
+}
+
+/* Polls STATUS until READY (a CONTROL reset finishes on the worker); returns the wait. */
+static gint64 wait_ready(T *t)
+{
+	gint64 start = g_get_monotonic_time();
+
+	while (!(rd(t, WSE_REG_STATUS) & WSE_STATUS_READY)) {
+		g_assert_cmpint(g_get_monotonic_time() - start, <, RESET_WAIT_US);
+		g_usleep(100);
+	}
+	return g_get_monotonic_time() - start;
+}
+
+/* Polls a queue until its reset is done (RESETTING clear); returns the wait. */
+static gint64 wait_queue_reset(T *t, int qi)
+{
+	gint64 start = g_get_monotonic_time();
+
+	while (qrd(t, qi, WSE_QREG_STATUS) & WSE_QSTATUS_RESETTING) {
+		g_assert_cmpint(g_get_monotonic_time() - start, <, RESET_WAIT_US);
+		g_usleep(100);
+	}
+	return g_get_monotonic_time() - start;
 }
 
 static bool next_event(T *t, struct wse_hw_event *ev)
@@ -1882,8 +1921,9 @@ static void test_reset_mid_queue(void)
 	submit_long(t, 0, 1600, 8);
 	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
 	wait_fetched(t, 0, 1);
-	/* Returns once the running command stopped; it and the NOP never complete. */
+	/* READY once the running command stopped; it and the NOP never complete. */
 	wr(t, WSE_REG_CONTROL, WSE_CONTROL_RESET);
+	wait_ready(t);
 	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
 	g_assert_false(cqe_ready(t, 0, &cqe));
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
@@ -1904,7 +1944,9 @@ static void test_queue_reset_mid_command(void)
 	submit_long(t, 1, 1600, 8);
 	wait_fetched(t, 1, 1);
 	qwr(t, 1, WSE_QREG_RESET, 1);
+	/* Cleared at once; RESETTING until the command has stopped. */
 	g_assert_cmpuint(qrd(t, 1, WSE_QREG_SQ_HEAD), ==, 0);
+	wait_queue_reset(t, 1);
 	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS), ==, 0);
 	g_assert_false(cqe_ready(t, 1, &cqe));
 	expect_event(t, WSE_EVENT_RESET_DONE, 0, 0);
@@ -1915,11 +1957,142 @@ static void test_queue_reset_mid_command(void)
 	shutdown_t(t);
 }
 
-/* CTX_INVALIDATE returns only once the running command of that context is done. */
+/*
+ * One ATTENTION record that runs for tens of seconds here: 512 query rows
+ * of 32 heads x 128 over 32512..33023 cached keys (K and V the same 16 MiB),
+ * about 1.4e11 multiply-adds streaming 256 GiB of cache. Fills the 32 MiB
+ * SRAM mapping: q, out, then the cache.
+ */
+static uint64_t submit_long_attention(T *t, int qi)
+{
+	Stream st = { 0 };
+	struct wse_hw_op_attention *op = st_add(&st, WSE_OP_ATTENTION, sizeof(*op));
+
+	op->q = SRAM_DVA;
+	op->out = SRAM_DVA + (8u << 20);
+	op->k_cache = SRAM_DVA + (16u << 20);
+	op->v_cache = op->k_cache;
+	op->n_heads = 32;
+	op->n_kv_heads = 1;
+	op->head_dim = 128;
+	op->n_tokens = 512;
+	op->kv_capacity = 32768;
+	op->pos = op->kv_capacity - op->n_tokens;
+	host_write(t, STREAM_OFF, st.buf, st.len);
+	return submit_cmd(t, qi, WSE_CMD_EXEC, CTX_GOOD, HOST_DVA + STREAM_OFF, st.len);
+}
+
+/* Starts the long record on queue qi and returns once it is well under way. */
+static void start_long_attention(T *t, int qi)
+{
+	submit_long_attention(t, qi);
+	wait_fetched(t, qi, 1);
+	g_usleep(200 * 1000);
+	g_assert_cmphex(qrd(t, qi, WSE_QREG_STATUS) & WSE_QSTATUS_BUSY, ==, WSE_QSTATUS_BUSY);
+}
+
+/*
+ * Issue 12, finding 3: one long record held a queue reset (the driver's
+ * timeout path, with a spinlock held) for the whole record. Now the write
+ * returns at once, the record stops within milliseconds, and the queue is
+ * usable again while another queue never noticed.
+ */
+static void test_queue_reset_long_attention(void)
+{
+	T *t = boot(NULL);
+	struct wse_hw_cqe cqe;
+	struct wse_hw_event ev;
+	gint64 start, took, waited;
+
+	queue_setup(t, 1, 4);
+	start_long_attention(t, 1);
+	start = g_get_monotonic_time();
+	qwr(t, 1, WSE_QREG_RESET, 1);
+	took = g_get_monotonic_time() - start;
+	g_test_message("QREG_RESET returned after %" PRId64 " us", took);
+	g_assert_cmpint(took, <, MMIO_RETURN_US);
+	g_assert_cmpuint(qrd(t, 1, WSE_QREG_SQ_HEAD), ==, 0);
+	g_assert_cmpuint(qrd(t, 1, WSE_QREG_ENABLE), ==, 0);
+	waited = wait_queue_reset(t, 1);
+	g_test_message("RESETTING cleared after %" PRId64 " us more", waited);
+	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS), ==, 0);
+	g_assert_true(next_event(t, &ev));
+	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmpuint(ev.queue, ==, 1);
+	g_assert_false(cqe_ready(t, 1, &cqe));
+	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
+	drain(t, 0);
+	queue_restart(t, 1);
+	drain(t, 1);
+	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 2);
+	shutdown_t(t);
+}
+
+/* The same for a device reset: CONTROL returns at once, READY follows soon. */
+static void test_device_reset_long_attention(void)
+{
+	T *t = boot(NULL);
+	struct wse_hw_event ev;
+	gint64 start, took, waited;
+
+	start_long_attention(t, 0);
+	start = g_get_monotonic_time();
+	wr(t, WSE_REG_CONTROL, WSE_CONTROL_RESET);
+	took = g_get_monotonic_time() - start;
+	g_test_message("CONTROL_RESET returned after %" PRId64 " us", took);
+	g_assert_cmpint(took, <, MMIO_RETURN_US);
+	waited = wait_ready(t);
+	g_test_message("READY after %" PRId64 " us more", waited);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
+	g_assert_cmpuint(qrd(t, 0, WSE_QREG_ENABLE), ==, 0);
+	t->ev_head = 0;
+	g_assert_true(next_event(t, &ev));
+	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmphex(ev.queue, ==, 0xffffffffu);
+	contexts_setup(t);
+	queue_setup(t, 0, QSIZE);
+	drain(t, 0);
+	shutdown_t(t);
+}
+
+/*
+ * A context invalidation while a long record of that context runs returns
+ * at once and reads busy; a queue reset ends the record and the
+ * invalidation with it.
+ */
+static void test_invalidate_long_attention(void)
+{
+	T *t = boot(NULL);
+	gint64 start, took;
+
+	start_long_attention(t, 0);
+	wr(t, WSE_REG_CTX_INVALIDATE, CTX_BAD_TABLE);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_INVALIDATE), ==, 0);
+	start = g_get_monotonic_time();
+	wr(t, WSE_REG_CTX_INVALIDATE, CTX_GOOD);
+	took = g_get_monotonic_time() - start;
+	g_test_message("CTX_INVALIDATE returned after %" PRId64 " us", took);
+	g_assert_cmpint(took, <, MMIO_RETURN_US);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_INVALIDATE), !=, 0);
+	qwr(t, 0, WSE_QREG_RESET, 1);
+	wait_queue_reset(t, 0);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_INVALIDATE), ==, 0);
+	queue_restart(t, 0);
+	drain(t, 0);
+	shutdown_t(t);
+}
+
+/*
+ * CTX_INVALIDATE returns at once, never holding the vCPU for a command, and
+ * reads non-zero until the command of that context that was running has
+ * returned; its completion is posted by then.
+ */
 static void test_ctx_invalidate(void)
 {
 	T *t = boot(NULL);
 	struct wse_hw_cqe cqe;
+	gint64 start;
 	uint64_t seq;
 
 	wr(t, WSE_REG_CTX_INVALIDATE, CTX_GOOD);
@@ -1927,14 +2100,20 @@ static void test_ctx_invalidate(void)
 	seq = submit_long(t, 0, 300, 4);
 	wait_fetched(t, 0, 1);
 	wr(t, WSE_REG_CTX_INVALIDATE, CTX_GOOD);
+	start = g_get_monotonic_time();
+	while (rd(t, WSE_REG_CTX_INVALIDATE)) {
+		g_assert_cmpint(g_get_monotonic_time() - start, <, POLL_DEADLINE_US);
+		g_usleep(100);
+	}
 	g_assert_true(cqe_ready(t, 0, &cqe));
 	g_assert_cmphex(le64_to_cpu(cqe.seq), ==, seq);
 	g_assert_cmpuint(le32_to_cpu(cqe.status), ==, WSE_STATUS_OK);
 	g_assert_cmpuint(le32_to_cpu(cqe.op_index), ==, 300);
-	/* Invalidating a context that is not running returns at once. */
+	/* Invalidating a context that is not running is done at once. */
 	seq = submit_long(t, 0, 300, 4);
 	wait_fetched(t, 0, 2);
 	wr(t, WSE_REG_CTX_INVALIDATE, CTX_BAD_TABLE);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_INVALIDATE), ==, 0);
 	cqe = wait_cqe(t, 0);
 	cqe = wait_cqe(t, 0);
 	g_assert_cmphex(cqe.seq, ==, seq);
@@ -1999,22 +2178,65 @@ static void test_event_ring_overflow(void)
 	shutdown_t(t);
 }
 
-/* Device DMA aimed at the device's own registers is ignored, never a deadlock. */
+/* Points page 3 of the host mapping at addr, or back at its RAM page. */
+static void aim_host_page(T *t, uint64_t addr)
+{
+	qtest_writeq(t->qts, t->page_list + 3 * 8, addr ? addr : host_pa(t, 3 * WSE_PAGE_SIZE));
+}
+
+/*
+ * Command DMA reaches guest RAM only: data, page lists, rings aimed at the
+ * device's own registers are refused with ERR_DMA and a DMA_ERROR event
+ * (the registers are untouched), and the device carries on.
+ */
 static void test_dma_to_own_registers(void)
 {
 	T *t = boot(NULL);
+	const uint64_t page3 = HOST_DVA + 3 * WSE_PAGE_SIZE;
 	uint8_t ones[WSE_PAGE_SIZE];
+	struct wse_hw_cqe cqe;
 	Stream st = { 0 };
 
 	memset(ones, 0xff, sizeof(ones));
 	upload(t, 0, ones, sizeof(ones));
-	/* Host page 3 of the mapping now points at BAR0 (CONTROL, queue resets, ...). */
-	qtest_writeq(t->qts, t->page_list + 3 * 8, t->bar.addr);
-	st_copy(&st, SRAM_DVA, HOST_DVA + 3 * WSE_PAGE_SIZE, WSE_PAGE_SIZE);
-	run_ok(t, &st);
+	/* Data: host page 3 is BAR0 (CONTROL, queue resets, ...), written and read. */
+	aim_host_page(t, t->bar.addr);
+	st_copy(&st, SRAM_DVA, page3, WSE_PAGE_SIZE);
+	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3);
+	st = (Stream){ 0 };
+	st_copy(&st, page3 + 0xa0, SRAM_DVA, 8);
+	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3 + 0xa0);
+	aim_host_page(t, 0);
 	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
 	g_assert_cmpuint(qrd(t, 0, WSE_QREG_ENABLE), ==, 1);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, CTX_COUNT);
+	/* A page list in BAR0: the stream fetch through it fails. */
+	put_map(t, t->bad_maps, 0, HOST_DVA, HOST_SIZE, t->bar.addr,
+		WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE);
+	put_ctx(t, CTX_BAD_TABLE, t->bad_maps, 1, WSE_CTX_VALID);
+	st = (Stream){ 0 };
+	st_copy(&st, HOST_DVA, HOST_DVA + WSE_PAGE_SIZE, 8);
+	expect_error(t, &st, CTX_BAD_TABLE, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR,
+		     HOST_DVA + STREAM_OFF);
+	/* A submission ring in BAR0: the entry cannot be fetched. */
+	qwr(t, 1, WSE_QREG_SQ_BASE_LO, (uint32_t)t->bar.addr);
+	qwr(t, 1, WSE_QREG_SQ_BASE_HI, t->bar.addr >> 32);
+	t->q[1].cq = alloc_zeroed(t, 4 * sizeof(struct wse_hw_cqe));
+	qwr(t, 1, WSE_QREG_CQ_BASE_LO, (uint32_t)t->q[1].cq);
+	qwr(t, 1, WSE_QREG_CQ_BASE_HI, t->q[1].cq >> 32);
+	qwr(t, 1, WSE_QREG_SIZE, 4);
+	qwr(t, 1, WSE_QREG_ENABLE, 1);
+	t->q[1].size = 4;
+	t->q[1].phase = true;
+	qwr(t, 1, WSE_QREG_SQ_TAIL, 1);
+	cqe = wait_cqe(t, 1);
+	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_ERR_DMA);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, CTX_COUNT);
+	/* Still working: a copy to RAM and back. */
+	drain_events(t);
+	download(t, 0, ones, 64);
+	g_assert_cmphex(ones[63], ==, 0xff);
 	drain(t, 0);
 	shutdown_t(t);
 }
@@ -2033,17 +2255,25 @@ static void wait_deleted(QTestState *qts, const char *id)
 	}
 }
 
-/* Hot-unplug from a PCIe root port with a hung queue and a command running. */
-static void test_unplug_busy(void)
+/*
+ * A q35 machine with the wse (id wse0) behind a hot-plug capable PCIe root
+ * port at 00:05.0, programmed by hand: no firmware runs under qtest. Queue 0,
+ * events and contexts are set up as boot() does. native_hotplug: the root
+ * port's own slot controls do hot-plug, not ACPI (q35's default).
+ */
+static T *boot_behind_root_port(bool native_hotplug, const char *props)
 {
 	T *t = g_new0(T, 1);
+	QPCIDevice *rp;
 	uint64_t size;
 
-	t->qs = qtest_pc_boot("-machine q35 -m 256M -nodefaults -device pcie-root-port,id=rp1,bus=pcie.0,"
-			      "addr=05.0,chassis=1 -device wse,bus=rp1,id=wse0,fault-hang-queue=1");
+	t->qs = qtest_pc_boot("-machine q35 -m 256M -nodefaults %s -device pcie-root-port,id=rp1,"
+			      "bus=pcie.0,addr=05.0,chassis=1 -device wse,bus=rp1,id=wse0%s%s",
+			      native_hotplug ?
+			      "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off" : "",
+			      props ? "," : "", props ? props : "");
 	t->qts = t->qs->qts;
-	/* Firmware-less: program the root port's bus numbers and window by hand. */
-	QPCIDevice *rp = qpci_device_find(t->qs->pcibus, QPCI_DEVFN(5, 0));
+	rp = qpci_device_find(t->qs->pcibus, ROOT_PORT_DEVFN);
 	g_assert(rp);
 	qpci_config_writeb(rp, PCI_PRIMARY_BUS, 0);
 	qpci_config_writeb(rp, PCI_SECONDARY_BUS, 1);
@@ -2053,6 +2283,7 @@ static void test_unplug_busy(void)
 	qpci_config_writew(rp, PCI_PREF_MEMORY_BASE, 0xfff0);
 	qpci_config_writew(rp, PCI_PREF_MEMORY_LIMIT, 0x0000);
 	qpci_device_enable(rp);
+	t->rp = rp;
 	t->qs->pcibus->mmio_alloc_ptr = 0xe0000000;
 	t->qs->pcibus->mmio_limit = 0xf0000000;
 	t->dev = qpci_device_find(t->qs->pcibus, QPCI_DEVFN(0, 0) | 1 << 8);
@@ -2061,10 +2292,158 @@ static void test_unplug_busy(void)
 	t->bar = qpci_iomap(t->dev, WSE_BAR_REGS, &size);
 	qpci_msix_enable(t->dev);
 	g_assert_cmphex(rd(t, WSE_REG_MAGIC), ==, WSE_HW_MAGIC);
-	t->nq = 4;
+	t->nq = rd(t, WSE_REG_NUM_QUEUES);
+	t->next_seq = 0x1000;
 	evq_setup(t, EVQ_SIZE);
 	contexts_setup(t);
 	queue_setup(t, 0, QSIZE);
+	return t;
+}
+
+/*
+ * Turns on Q35's ECAM window, so that the root port's configuration space
+ * is memory that device DMA or an MSI-X message could be aimed at. Returns
+ * the address of the root port's slot control register.
+ */
+static uint64_t root_port_sltctl(T *t)
+{
+	QPCIDevice *mch = qpci_device_find(t->qs->pcibus, QPCI_DEVFN(0, 0));
+	uint64_t cfg = ECAM_BASE + ((uint64_t)ROOT_PORT_DEVFN << 12);
+	uint8_t exp = qpci_find_capability(t->rp, PCI_CAP_ID_EXP, 0);
+
+	g_assert(mch && exp);
+	qpci_config_writel(mch, Q35_PCIEXBAR, (uint32_t)ECAM_BASE | 1);
+	qpci_config_writel(mch, Q35_PCIEXBAR + 4, 0);
+	g_free(mch);
+	g_assert_cmphex(qtest_readw(t->qts, cfg + PCI_VENDOR_ID), ==,
+			qpci_config_readw(t->rp, PCI_VENDOR_ID));
+	g_assert_cmphex(qtest_readw(t->qts, cfg + exp + PCI_EXP_SLTCTL), ==,
+			qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL));
+	return cfg + exp + PCI_EXP_SLTCTL;
+}
+
+/*
+ * Issue 12, finding 1: a COPY into the root port's slot control (through
+ * ECAM) used to power the slot off, which reset the device on its own
+ * worker thread, which then waited for itself forever. Refused now, both
+ * ways, and the slot, the device and QEMU carry on.
+ */
+static void test_dma_to_root_port(void)
+{
+	T *t = boot_behind_root_port(false, NULL);
+	uint64_t sltctl_addr = root_port_sltctl(t);
+	uint8_t exp = qpci_find_capability(t->rp, PCI_CAP_ID_EXP, 0);
+	uint16_t sltctl = qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL);
+	uint16_t power_off = sltctl | PCI_EXP_SLTCTL_PCC;
+	const uint64_t page3 = HOST_DVA + 3 * WSE_PAGE_SIZE;
+	uint64_t dva = page3 + sltctl_addr % WSE_PAGE_SIZE;
+	uint8_t data[64];
+	Stream st = { 0 };
+
+	g_assert_cmphex(sltctl & PCI_EXP_SLTCTL_PCC, ==, PCI_EXP_SLTCTL_PWR_ON);
+	upload(t, 0, &power_off, sizeof(power_off));
+	aim_host_page(t, sltctl_addr & ~(uint64_t)(WSE_PAGE_SIZE - 1));
+	st_copy(&st, SRAM_DVA, dva, sizeof(power_off));
+	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, dva);
+	g_assert_cmphex(qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL), ==, sltctl);
+	st = (Stream){ 0 };
+	st_copy(&st, page3, SRAM_DVA + 0x1000, sizeof(data));
+	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3);
+	/* The next COPY to RAM works. */
+	aim_host_page(t, 0);
+	memset(data, 0x3c, sizeof(data));
+	host_write(t, 3 * WSE_PAGE_SIZE, data, sizeof(data));
+	st = (Stream){ 0 };
+	st_copy(&st, page3, SRAM_DVA + 0x1000, sizeof(data));
+	st_copy(&st, SRAM_DVA + 0x1000, HOST_DVA + 0x100, sizeof(data));
+	run_ok(t, &st);
+	memset(data, 0, sizeof(data));
+	host_read(t, 0x100, data, sizeof(data));
+	g_assert_cmphex(data[sizeof(data) - 1], ==, 0x3c);
+	shutdown_t(t);
+}
+
+/* Points queue 0's MSI-X vector at addr with data, unmasked. */
+static void aim_msix(T *t, uint64_t addr, uint32_t data)
+{
+	uint64_t entry = t->dev->msix_table_off;
+
+	qpci_io_writel(t->dev, t->dev->msix_table_bar, entry + PCI_MSIX_ENTRY_LOWER_ADDR,
+		       (uint32_t)addr);
+	qpci_io_writel(t->dev, t->dev->msix_table_bar, entry + PCI_MSIX_ENTRY_UPPER_ADDR,
+		       addr >> 32);
+	qpci_io_writel(t->dev, t->dev->msix_table_bar, entry + PCI_MSIX_ENTRY_DATA, data);
+	qpci_io_writel(t->dev, t->dev->msix_table_bar, entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+}
+
+/*
+ * An MSI-X message is a memory write to wherever the guest aimed it: here
+ * the root port's slot control, so that queue 0's completion powers the
+ * slot off and unplugs the device from its own worker thread (which used
+ * to join itself: QEMU aborted). The device goes away; QEMU stays up.
+ */
+static void test_msix_unplug_from_worker(void)
+{
+	T *t = boot_behind_root_port(true, NULL);
+	uint64_t sltctl_addr = root_port_sltctl(t);
+	uint8_t exp = qpci_find_capability(t->rp, PCI_CAP_ID_EXP, 0);
+	uint16_t sltctl = qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL);
+	/* Power and its indicator off: the slot's "safe to remove" state. */
+	uint32_t unplug = (sltctl & ~PCI_EXP_SLTCTL_PIC) | PCI_EXP_SLTCTL_PWR_IND_OFF |
+			  PCI_EXP_SLTCTL_PCC;
+
+	g_assert_cmphex(qpci_config_readw(t->rp, exp + PCI_EXP_SLTSTA) & PCI_EXP_SLTSTA_PDS, ==,
+			PCI_EXP_SLTSTA_PDS);
+	aim_msix(t, sltctl_addr, unplug);
+	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
+	wait_deleted(t->qts, "wse0");
+	g_assert_cmphex(qpci_config_readw(t->dev, PCI_VENDOR_ID), ==, 0xffff);
+	g_assert_cmphex(qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL) & PCI_EXP_SLTCTL_PCC, ==,
+			PCI_EXP_SLTCTL_PWR_OFF);
+	shutdown_t(t);
+}
+
+/*
+ * The message aimed at the slot's power control alone: the slot powers
+ * off and QEMU resets the device from inside the worker's own message,
+ * which must not wait for itself. Powered on again, the device works.
+ */
+static void test_msix_power_off_from_worker(void)
+{
+	T *t = boot_behind_root_port(false, NULL);
+	uint64_t sltctl_addr = root_port_sltctl(t);
+	uint8_t exp = qpci_find_capability(t->rp, PCI_CAP_ID_EXP, 0);
+	uint16_t sltctl = qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL);
+	gint64 deadline = g_get_monotonic_time() + POLL_DEADLINE_US;
+	uint64_t size;
+
+	aim_msix(t, sltctl_addr, sltctl | PCI_EXP_SLTCTL_PCC);
+	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
+	/* A powered-off function answers configuration reads with all ones. */
+	while (qpci_config_readw(t->dev, PCI_VENDOR_ID) != 0xffff) {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_usleep(1000);
+	}
+	qpci_config_writew(t->rp, exp + PCI_EXP_SLTCTL, sltctl);
+	g_assert_cmphex(qpci_config_readw(t->dev, PCI_VENDOR_ID), ==, WSE_PCI_VENDOR_ID);
+	qpci_device_enable(t->dev);
+	t->bar = qpci_iomap(t->dev, WSE_BAR_REGS, &size);
+	qpci_msix_enable(t->dev);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, 0);
+	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
+	evq_setup(t, EVQ_SIZE);
+	contexts_setup(t);
+	queue_setup(t, 0, QSIZE);
+	drain(t, 0);
+	shutdown_t(t);
+}
+
+/* Hot-unplug from a PCIe root port with a hung queue and a command running. */
+static void test_unplug_busy(void)
+{
+	T *t = boot_behind_root_port(false, "fault-hang-queue=1");
+
 	queue_setup(t, 1, 4);
 	submit_cmd(t, 1, WSE_CMD_NOP, 0, 0, 0);
 	submit_long(t, 0, 1600, 8);
@@ -2074,7 +2453,6 @@ static void test_unplug_busy(void)
 	wait_deleted(t->qts, "wse0");
 	/* QEMU is alive and the device is gone. */
 	g_assert_cmphex(qpci_config_readw(t->dev, PCI_VENDOR_ID), ==, 0xffff);
-	g_free(rp);
 	shutdown_t(t);
 }
 
@@ -2128,7 +2506,13 @@ int main(int argc, char **argv)
 		{ "ctx-invalidate", test_ctx_invalidate },
 		{ "counters", test_counters },
 		{ "event-ring-overflow", test_event_ring_overflow },
-		{ "dma-to-own-registers", test_dma_to_own_registers },
+		{ "dma/own-registers", test_dma_to_own_registers },
+		{ "dma/root-port", test_dma_to_root_port },
+		{ "msix/power-off-from-worker", test_msix_power_off_from_worker },
+		{ "msix/unplug-from-worker", test_msix_unplug_from_worker },
+		{ "reset/queue-long-attention", test_queue_reset_long_attention },
+		{ "reset/device-long-attention", test_device_reset_long_attention },
+		{ "reset/invalidate-long-attention", test_invalidate_long_attention },
 		{ "unplug-busy", test_unplug_busy },
 	};
 

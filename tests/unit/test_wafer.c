@@ -14,8 +14,11 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qemu-dev/wafer/wafer_internal.h"
 #include "tests/tap.h"
@@ -1420,6 +1423,295 @@ static void test_bad_records(struct wafer *w)
 	free(tail);
 }
 
+/* ---- guest writes racing an op ---------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct token_flipper {
+	uint32_t *token;
+	uint32_t good, bad;
+	atomic_int stop;
+	uint64_t flips;
+};
+
+/* What a vCPU does through BAR2: rewrites a token id as fast as it can. */
+static void *flip_token(void *arg)
+{
+	struct token_flipper *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		__atomic_store_n(f->token, f->bad, __ATOMIC_RELAXED);
+		__atomic_store_n(f->token, f->good, __ATOMIC_RELAXED);
+		f->flips++;
+	}
+	return NULL;
+}
+
+/*
+ * EMBED's token ids live in guest-writable SRAM: a token that turns out of
+ * vocab between a check and its use must not index past the table (the old
+ * code read it twice and gathered from table + 0xffffffff rows, far outside
+ * SRAM: a SEGV under ASan). The racing token is the last of many, so the
+ * window between a first and a second read is a whole pass over the others.
+ */
+static void test_embed_race(void)
+{
+	const uint32_t vocab = 64, dim = 64, nt = 4096;
+	struct wafer *w = make_wafer(2, 16u << 20);
+	struct arena a = { w, 0 };
+	struct token_flipper f = { .good = 7, .bad = 0xffffffffu };
+	uint32_t *tokens = malloc(nt * 4);
+	uint64_t runs = 0, ok_runs = 0, shape_runs = 0, other = 0;
+	pthread_t thread;
+	double end;
+
+	if (!TAP_OK(w && tokens, "embed race: wafer created"))
+		return;
+	for (uint32_t t = 0; t < nt; t++)
+		tokens[t] = t % vocab;
+	struct wse_hw_op_embed op = {
+		.hdr = HDR(WSE_OP_EMBED, wse_hw_op_embed),
+		.table = arena_alloc(&a, (uint64_t)vocab * dim * 4),
+		.tokens = put(&a, tokens, nt * 4),
+		.dim = dim, .vocab = vocab, .n_tokens = nt, .wtype = WSE_DTYPE_F32,
+	};
+	op.out = arena_alloc(&a, (uint64_t)nt * dim * 4);
+	for (uint64_t i = 0; i < (uint64_t)vocab * dim; i++)
+		((float *)at(&a, op.table))[i] = (float)i;
+	f.token = (uint32_t *)at(&a, op.tokens) + nt - 1;
+	atomic_init(&f.stop, 0);
+	pthread_create(&thread, NULL, flip_token, &f);
+	/* Bounded: 1.5 s, about 10^4 runs here; the old code crashed within the first hundred. */
+	end = now_s() + 1.5;
+	while (now_s() < end) {
+		int st = exec(w, &op);
+
+		runs++;
+		if (st == WSE_STATUS_OK)
+			ok_runs++;
+		else if (st == WSE_STATUS_ERR_SHAPE)
+			shape_runs++;
+		else
+			other++;
+	}
+	atomic_store(&f.stop, 1);
+	pthread_join(thread, NULL);
+	TAP_NOTE("embed race: %llu runs (%llu ok, %llu ERR_SHAPE) against %llu flips",
+		 (unsigned long long)runs, (unsigned long long)ok_runs,
+		 (unsigned long long)shape_runs, (unsigned long long)f.flips);
+	TAP_OK(runs > 0 && f.flips > 0 && !other,
+	       "embed with a token rewritten concurrently: only OK or ERR_SHAPE, no stray read");
+	/* Whatever the race left, a settled token list gathers the right rows. */
+	*f.token = 5;
+	int good = exec(w, &op) == WSE_STATUS_OK;
+	for (uint32_t i = 0; good && i < dim; i++)
+		good = ((float *)at(&a, op.out))[(uint64_t)(nt - 1) * dim + i] == (float)(5 * dim + i);
+	TAP_OK(good, "embed after the race: the last row is table row 5");
+	free(tokens);
+	wafer_destroy(w);
+}
+
+/* ---- stopping long ops ------------------------------------------------------------------------- */
+
+struct stop_counter {
+	atomic_uint_fast64_t asked;
+	uint64_t yes_from;	/* answer yes from this question on; 0: never */
+	atomic_int flag;	/* or when this is set */
+};
+
+static int stop_when(void *ctx)
+{
+	struct stop_counter *c = ctx;
+	uint64_t n = atomic_fetch_add(&c->asked, 1) + 1;
+
+	return (c->yes_from && n >= c->yes_from) || atomic_load(&c->flag);
+}
+
+/* An op of each kind, big enough (a few M elements) to ask many times. */
+static int big_op(uint32_t code, union wafer_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->hdr.op = code;
+	switch (code) {
+	case WSE_OP_COPY:
+		r->hdr.length = sizeof(r->copy);
+		r->copy = (struct wse_hw_op_copy){ r->hdr, 0, 12u << 20, 8u << 20 };
+		return 1;
+	case WSE_OP_MATMUL:
+		r->matmul = (struct wse_hw_op_matmul){ HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
+			.w = 0, .x = 8u << 20, .y = 9u << 20, .rows = 2048, .cols = 1024,
+			.batch = 1, .wtype = WSE_DTYPE_F32 };
+		return 1;
+	case WSE_OP_RMSNORM:
+		r->rmsnorm = (struct wse_hw_op_rmsnorm){ HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm),
+			.x = 0, .w = 8u << 20, .y = 9u << 20, .dim = 4096, .rows = 512, .eps = 1e-5f };
+		return 1;
+	case WSE_OP_ROPE:
+		r->rope = (struct wse_hw_op_rope){ HDR(WSE_OP_ROPE, wse_hw_op_rope),
+			.x = 0, .n_heads = 32, .head_dim = 128, .rows = 512, .theta = 10000 };
+		return 1;
+	case WSE_OP_ATTENTION:
+		r->attention = (struct wse_hw_op_attention){ HDR(WSE_OP_ATTENTION, wse_hw_op_attention),
+			.q = 0, .k_cache = 4u << 20, .v_cache = 4u << 20, .out = 12u << 20,
+			.n_heads = 8, .n_kv_heads = 8, .head_dim = 64, .n_tokens = 64, .pos = 1984,
+			.kv_capacity = 2048 };
+		return 1;
+	case WSE_OP_SILU_MUL:
+		r->silu_mul = (struct wse_hw_op_silu_mul){ HDR(WSE_OP_SILU_MUL, wse_hw_op_silu_mul),
+			.gate = 0, .up = 8u << 20, .out = 16u << 20, .n = 2u << 20 };
+		return 1;
+	case WSE_OP_ADD:
+		r->add = (struct wse_hw_op_add){ HDR(WSE_OP_ADD, wse_hw_op_add),
+			.a = 0, .b = 8u << 20, .out = 16u << 20, .n = 2u << 20 };
+		return 1;
+	case WSE_OP_EMBED:
+		r->embed = (struct wse_hw_op_embed){ HDR(WSE_OP_EMBED, wse_hw_op_embed),
+			.table = 0, .tokens = 8u << 20, .out = 9u << 20, .dim = 1024, .vocab = 1024,
+			.n_tokens = 2048, .wtype = WSE_DTYPE_F32 };
+		return 1;
+	case WSE_OP_SOFTMAX:
+		r->softmax = (struct wse_hw_op_softmax){ HDR(WSE_OP_SOFTMAX, wse_hw_op_softmax),
+			.x = 0, .y = 8u << 20, .n = 4096, .rows = 512 };
+		return 1;
+	case WSE_OP_ARGMAX:
+		r->argmax = (struct wse_hw_op_argmax){ HDR(WSE_OP_ARGMAX, wse_hw_op_argmax),
+			.x = 0, .out = 8u << 20, .n = 4096, .rows = 512 };
+		return 1;
+	case WSE_OP_TOPK:
+		r->topk = (struct wse_hw_op_topk){ HDR(WSE_OP_TOPK, wse_hw_op_topk),
+			.x = 0, .out_index = 8u << 20, .out_value = 9u << 20, .n = 2u << 20,
+			.k = 64, .rows = 1 };
+		return 1;
+	case WSE_OP_LAYER:
+		r->layer = (struct wse_hw_op_layer){ HDR(WSE_OP_LAYER, wse_hw_op_layer),
+			.x = 0, .attn_norm = 1u << 20, .wq = 2u << 20, .wk = 6u << 20,
+			.wv = 10u << 20, .wo = 14u << 20, .ffn_norm = 18u << 20, .w_gate = 19u << 20,
+			.w_down = 23u << 20, .w_up = 27u << 20, .k_cache = 31u << 20,
+			.v_cache = 32u << 20, .scratch = 33u << 20, .dim = 1024, .hidden_dim = 1024,
+			.n_heads = 8, .n_kv_heads = 8, .head_dim = 128, .n_tokens = 4, .pos = 0,
+			.kv_capacity = 64, .wtype = WSE_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Every op asks whether to stop again and again while it runs, not only
+ * before it starts: counted with a stop function that never says yes, then
+ * told yes halfway through those questions, it returns ERR_ABORTED without
+ * cycles. Without a stop function the same op still runs to the end.
+ */
+static void test_stop_each_op(void)
+{
+	struct wafer *w = make_wafer(2, 64u << 20);
+	union wafer_record rec;
+	int ok_many = 1, ok_abort = 1, ok_plain = 1;
+	uint64_t fewest = UINT64_MAX;
+
+	if (!TAP_OK(w != NULL, "stop: wafer created"))
+		return;
+	for (uint32_t code = WSE_OP_COPY; code < WSE_OP_COUNT; code++) {
+		struct stop_counter never = { .yes_from = 0 }, half = { .yes_from = 0 };
+		uint64_t cycles = 1;
+		int st;
+
+		if (!big_op(code, &rec))
+			continue;
+		atomic_init(&never.asked, 0);
+		atomic_init(&never.flag, 0);
+		st = wafer_exec_stoppable(w, &rec, &cycles, stop_when, &never);
+		if (st != WSE_STATUS_OK) {
+			TAP_NOTE("op %u: status %d without a stop", code, st);
+			ok_plain = 0;
+		}
+		if (atomic_load(&never.asked) < 8) {
+			TAP_NOTE("op %u asked only %llu times", code,
+				 (unsigned long long)atomic_load(&never.asked));
+			ok_many = 0;
+		}
+		if (atomic_load(&never.asked) < fewest)
+			fewest = atomic_load(&never.asked);
+		half.yes_from = atomic_load(&never.asked) / 2;
+		atomic_init(&half.asked, 0);
+		atomic_init(&half.flag, 0);
+		cycles = 1;
+		st = wafer_exec_stoppable(w, &rec, &cycles, stop_when, &half);
+		if (st != WSE_STATUS_ERR_ABORTED || cycles) {
+			TAP_NOTE("op %u: status %d, cycles %llu when told to stop", code, st,
+				 (unsigned long long)cycles);
+			ok_abort = 0;
+		}
+		ok_plain &= exec(w, &rec) == WSE_STATUS_OK;
+	}
+	TAP_OK(ok_many, "stop: every op asks at least 8 times on a few M elements (fewest %llu)",
+	       (unsigned long long)fewest);
+	TAP_OK(ok_abort, "stop: every op told to stop halfway returns ERR_ABORTED, no cycles");
+	TAP_OK(ok_plain, "stop: the same ops run to the end without a stop (or with a silent one)");
+	wafer_destroy(w);
+}
+
+struct delayed_stop {
+	struct stop_counter *c;
+	double delay, set_at;
+};
+
+static void *set_stop_later(void *arg)
+{
+	struct delayed_stop *d = arg;
+	struct timespec ts = { 0, (long)(d->delay * 1e9) };
+
+	nanosleep(&ts, NULL);
+	d->set_at = now_s();
+	atomic_store(&d->c->flag, 1);
+	return NULL;
+}
+
+/*
+ * What a queue reset needs: an attention record sized to run for minutes
+ * (about 2.7e11 multiply-adds) stops soon after it is told to, on both
+ * threads of the pool.
+ */
+static void test_stop_long_attention(void)
+{
+	struct wafer *w = make_wafer(2, 128u << 20);
+	struct stop_counter c = { .yes_from = 0 };
+	struct delayed_stop d = { .c = &c, .delay = 0.05 };
+	struct wse_hw_op_attention op = {
+		.hdr = HDR(WSE_OP_ATTENTION, wse_hw_op_attention),
+		.q = 0, .k_cache = 32u << 20, .v_cache = 32u << 20, .out = 96u << 20,
+		.n_heads = 32, .n_kv_heads = 4, .head_dim = 128, .n_tokens = 1024,
+		.pos = 31744, .kv_capacity = 32768,
+	};
+	pthread_t thread;
+	uint64_t cycles = 1;
+	double latency;
+	int st;
+
+	if (!TAP_OK(w != NULL, "stop: 128 MiB wafer created"))
+		return;
+	atomic_init(&c.asked, 0);
+	atomic_init(&c.flag, 0);
+	pthread_create(&thread, NULL, set_stop_later, &d);
+	st = wafer_exec_stoppable(w, &op, &cycles, stop_when, &c);
+	latency = now_s() - d.set_at;
+	pthread_join(thread, NULL);
+	/*
+	 * Observed: a few ms (one block of 64 keys per thread, plus waking up).
+	 * 2 s leaves room for a loaded 2-core host; the whole op takes minutes.
+	 */
+	TAP_OK(st == WSE_STATUS_ERR_ABORTED && !cycles && latency < 2.0,
+	       "stop: a minutes-long attention returns ERR_ABORTED %.1f ms after the stop",
+	       latency * 1e3);
+	wafer_destroy(w);
+}
+
 /* ---- lifecycle, SRAM, presets ------------------------------------------------------------------ */
 
 static void test_create(void)
@@ -1566,5 +1858,8 @@ int main(void)
 	test_bad_records(w);
 	test_timing(w);
 	wafer_destroy(w);
+	test_embed_race();
+	test_stop_each_op();
+	test_stop_long_attention();
 	return tap_done();
 }
