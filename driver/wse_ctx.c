@@ -23,15 +23,29 @@ static bool wse_page_aligned(u64 value)
 
 /* ---- SRAM allocations ------------------------------------------------- */
 
+/* Adds @amount to a per-file counter unless that passes @limit (0: none). */
+static bool wse_charge(atomic64_t *counter, u64 amount, u64 limit)
+{
+	if (!limit)
+		limit = U64_MAX;
+	if ((u64)atomic64_add_return(amount, counter) <= limit)
+		return true;
+	atomic64_sub(amount, counter);
+	return false;
+}
+
 static void wse_sram_release(struct kref *ref)
 {
 	struct wse_sram *sram = container_of(ref, struct wse_sram, ref);
 	struct wse_device *wdev = sram->wdev;
+	u64 size = sram->node.size;
 
 	mutex_lock(&wdev->sram_lock);
-	wdev->sram_used -= sram->node.size;
+	wdev->sram_used -= size;
 	drm_mm_remove_node(&sram->node);
 	mutex_unlock(&wdev->sram_lock);
+	atomic64_sub(size, &sram->usage->sram_bytes);
+	wse_file_usage_put(sram->usage);
 	kfree(sram);
 }
 
@@ -80,10 +94,14 @@ int wse_ioctl_sram_alloc(struct drm_device *drm, void *data, struct drm_file *fi
 	if (args->size > wdev->sram_size)
 		return -ENOSPC;
 	size = round_up(args->size, WSE_PAGE_SIZE);
+	if (!wse_charge(&wfile->usage->sram_bytes, size, READ_ONCE(wse_max_sram_per_file)))
+		return -EDQUOT;
 
-	sram = kzalloc(sizeof(*sram), GFP_KERNEL);
-	if (!sram)
+	sram = kzalloc(sizeof(*sram), WSE_GFP_USER);
+	if (!sram) {
+		atomic64_sub(size, &wfile->usage->sram_bytes);
 		return -ENOMEM;
+	}
 	kref_init(&sram->ref);
 	sram->wdev = wdev;
 	mutex_lock(&wdev->sram_lock);
@@ -100,9 +118,13 @@ int wse_ioctl_sram_alloc(struct drm_device *drm, void *data, struct drm_file *fi
 	mutex_unlock(&wdev->sram_lock);
 	if (ret) {
 		kfree(sram);
+		atomic64_sub(size, &wfile->usage->sram_bytes);
 		return ret;
 	}
-	ret = xa_alloc(&wfile->srams, &handle, sram, xa_limit_31b, GFP_KERNEL);
+	/* From here the release gives the charge back. */
+	kref_get(&wfile->usage->ref);
+	sram->usage = wfile->usage;
+	ret = xa_alloc(&wfile->srams, &handle, sram, xa_limit_31b, WSE_GFP_USER);
 	if (ret) {
 		wse_sram_put(sram);
 		return ret == -EBUSY ? -ENOSPC : ret;
@@ -189,10 +211,16 @@ int wse_ioctl_bo_info(struct drm_device *drm, void *data, struct drm_file *file)
 
 static void wse_mapping_free(struct wse_device *wdev, struct wse_mapping *map)
 {
+	u32 i;
+
 	if (drm_mm_node_allocated(&map->va))
 		drm_mm_remove_node(&map->va);
-	if (map->pages)
-		dma_free_coherent(wdev->drm.dev, map->pages_bytes, map->pages, map->pages_dma);
+	if (map->flat)
+		dma_free_coherent(wdev->drm.dev, map->flat_bytes, map->flat, map->flat_dma);
+	for (i = 0; i < map->tree_pages; i++)
+		dma_free_coherent(wdev->drm.dev, WSE_PAGE_SIZE, map->tree[i].entries,
+				  map->tree[i].dma);
+	kvfree(map->tree);
 	if (map->obj)
 		drm_gem_object_put(map->obj);
 	if (map->sram)
@@ -208,16 +236,36 @@ static void wse_ctx_free_work(struct work_struct *work)
 	int ret;
 
 	ret = wse_ctx_table_update(wdev, ctx->hw_id, 0, 0, false);
-	list_for_each_entry_safe(map, tmp, &ctx->maps, link) {
-		list_del(&map->link);
-		wse_mapping_free(wdev, map);
+	if (ret) {
+		/*
+		 * The device may still read the table, the page lists and the
+		 * pages behind them: they stay allocated and referenced for
+		 * good rather than becoming someone else's memory.
+		 */
+		drm_err(&wdev->drm, "context %u: leaking its mappings, the device may use them\n",
+			ctx->hw_id);
+	} else {
+		list_for_each_entry_safe(map, tmp, &ctx->maps, link) {
+			list_del(&map->link);
+			wse_mapping_free(wdev, map);
+		}
+		if (ctx->table)
+			dma_free_coherent(wdev->drm.dev, ctx->table_bytes, ctx->table,
+					  ctx->table_dma);
+		drm_mm_takedown(&ctx->va_mm);
 	}
-	/* After a failed invalidation the device may still read the table. */
-	if (ctx->table && !ret)
-		dma_free_coherent(wdev->drm.dev, ctx->table_bytes, ctx->table, ctx->table_dma);
-	drm_mm_takedown(&ctx->va_mm);
-	if (!ret)
-		xa_erase(&wdev->contexts, ctx->hw_id);
+	/*
+	 * Events the device posted for this context are handled (and, the
+	 * context being dead, dropped) before its id can go to a new owner,
+	 * who would otherwise be told about this context's faults.
+	 */
+	mutex_lock(&wdev->event_lock);
+	wse_events_process(wdev);
+	xa_erase(&wdev->contexts, ctx->hw_id);
+	mutex_unlock(&wdev->event_lock);
+
+	atomic_dec(&ctx->usage->contexts);
+	wse_file_usage_put(ctx->usage);
 	mutex_destroy(&ctx->lock);
 	kfree(ctx);
 	drm_dev_put(&wdev->drm);
@@ -271,12 +319,19 @@ int wse_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *fi
 
 	if (args->flags || args->pad)
 		return -EINVAL;
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
-	if (!ctx)
+	if (atomic_inc_return(&wfile->usage->contexts) > READ_ONCE(wse_max_contexts_per_file)) {
+		atomic_dec(&wfile->usage->contexts);
+		return -EDQUOT;
+	}
+	ctx = kzalloc(sizeof(*ctx), WSE_GFP_USER);
+	if (!ctx) {
+		atomic_dec(&wfile->usage->contexts);
 		return -ENOMEM;
+	}
 	kref_init(&ctx->ref);
 	ctx->wdev = wdev;
 	mutex_init(&ctx->lock);
+	spin_lock_init(&ctx->fault_lock);
 	INIT_LIST_HEAD(&ctx->maps);
 	INIT_WORK(&ctx->free_work, wse_ctx_free_work);
 	drm_mm_init(&ctx->va_mm, WSE_DVA_START, WSE_DVA_END - WSE_DVA_START);
@@ -284,14 +339,18 @@ int wse_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *fi
 
 	/* Device context 0 is never handed out, so a zeroed id is never valid. */
 	ret = xa_alloc(&wdev->contexts, &ctx->hw_id, ctx,
-		       XA_LIMIT(1, wdev->max_contexts - 1), GFP_KERNEL);
+		       XA_LIMIT(1, wdev->max_contexts - 1), WSE_GFP_USER);
 	if (ret) {
 		drm_mm_takedown(&ctx->va_mm);
 		kfree(ctx);
+		atomic_dec(&wfile->usage->contexts);
 		return ret == -EBUSY ? -ENOSPC : ret;
 	}
+	/* From here the free gives the count back. */
+	kref_get(&wfile->usage->ref);
+	ctx->usage = wfile->usage;
 	drm_dev_get(drm);
-	ret = xa_alloc(&wfile->ctxs, &handle, ctx, xa_limit_31b, GFP_KERNEL);
+	ret = xa_alloc(&wfile->ctxs, &handle, ctx, xa_limit_31b, WSE_GFP_USER);
 	if (ret) {
 		wse_ctx_put(ctx);
 		return ret == -EBUSY ? -ENOSPC : ret;
@@ -331,9 +390,11 @@ int wse_ioctl_ctx_info(struct drm_device *drm, void *data, struct drm_file *file
 	mutex_lock(&ctx->lock);
 	args->queue = ctx->queue;
 	args->num_maps = ctx->num_maps;
+	mutex_unlock(&ctx->lock);
+	spin_lock(&ctx->fault_lock);
 	args->last_fault_dva = ctx->last_fault_dva;
 	args->last_fault_status = ctx->last_fault_status;
-	mutex_unlock(&ctx->lock);
+	spin_unlock(&ctx->fault_lock);
 	args->jobs_done = atomic64_read(&ctx->jobs_done);
 	args->faults = atomic64_read(&ctx->faults);
 	args->pad = 0;
@@ -341,7 +402,11 @@ int wse_ioctl_ctx_info(struct drm_device *drm, void *data, struct drm_file *file
 	return 0;
 }
 
-/* ctx->lock held. Writes the sorted table and swaps it in. */
+/*
+ * ctx->lock held. Writes the sorted table and swaps it in. -ENOMEM: nothing
+ * changed. -EIO: the new table is in place, but the device may still read
+ * the old one and whatever it points at, which must then never be freed.
+ */
 static int wse_ctx_commit(struct wse_ctx *ctx)
 {
 	struct wse_device *wdev = ctx->wdev;
@@ -353,43 +418,120 @@ static int wse_ctx_commit(struct wse_ctx *ctx)
 	int ret;
 
 	bytes = max_t(size_t, ctx->num_maps, 1) * sizeof(*table);
-	table = dma_alloc_coherent(wdev->drm.dev, bytes, &table_dma, GFP_KERNEL);
+	table = dma_alloc_coherent(wdev->drm.dev, bytes, &table_dma, WSE_GFP_USER);
 	if (!table)
 		return -ENOMEM;
 	list_for_each_entry(map, &ctx->maps, link) {
 		table[i].dva = map->va.start;
 		table[i].size = map->va.size;
 		table[i].target = map->sram ? map->sram->node.start + map->obj_offset :
-					      map->pages_dma;
+					      map->target;
 		table[i].flags = map->flags;
 		i++;
 	}
 	ret = wse_ctx_table_update(wdev, ctx->hw_id, table_dma, ctx->num_maps, true);
 	if (ret) {
 		/* The device may read either table now: keep both. */
-		drm_warn(&wdev->drm, "context %u: leaking a map table\n", ctx->hw_id);
+		drm_err(&wdev->drm, "context %u: leaking a map table\n", ctx->hw_id);
+		ret = -EIO;
 	} else if (ctx->table) {
 		dma_free_coherent(wdev->drm.dev, ctx->table_bytes, ctx->table, ctx->table_dma);
 	}
 	ctx->table = table;
 	ctx->table_dma = table_dma;
 	ctx->table_bytes = bytes;
+	return ret;
+}
+
+/*
+ * The largest flat page list, one allocation of the page allocator's
+ * largest order (4 MiB: 2 GiB mappings). Only a device without page trees
+ * needs one of more than a page.
+ */
+#define WSE_FLAT_LIST_MAX	(PAGE_SIZE << MAX_PAGE_ORDER)
+
+static bool wse_has_trees(struct wse_device *wdev)
+{
+	return wdev->caps & WSE_CAP_MAP_TREE;
+}
+
+/* Whether a host mapping of @npages pages can have a page list at all. */
+static int wse_check_page_list(struct wse_device *wdev, u64 npages)
+{
+	if (!wse_has_trees(wdev) && npages > WSE_FLAT_LIST_MAX / sizeof(u64))
+		return -E2BIG;
 	return 0;
 }
 
-/* Fills a host mapping's page list: one DMA address per 4 KiB page. */
+/*
+ * Allocates a page tree (see WSE_MAP_TREE in wse_hw.h) of single pages,
+ * whatever its size: the tables of level 0 first, then each level above,
+ * the root last, each entry above level 0 pointing at a table below.
+ */
+static int wse_tree_alloc(struct wse_device *wdev, struct wse_mapping *map, u64 npages)
+{
+	u32 levels = wse_hw_tree_levels(npages), level;
+	u64 tables = 0, count = npages, first = 0, i;
+
+	for (level = 0; level < levels; level++) {
+		count = DIV_ROUND_UP(count, WSE_TREE_ENTRIES);
+		tables += count;
+	}
+	map->tree = kvcalloc(tables, sizeof(*map->tree), WSE_GFP_USER);
+	if (!map->tree)
+		return -ENOMEM;
+	for (i = 0; i < tables; i++) {
+		struct wse_pt_page *pt = &map->tree[i];
+
+		pt->entries = dma_alloc_coherent(wdev->drm.dev, WSE_PAGE_SIZE, &pt->dma,
+						 WSE_GFP_USER);
+		if (!pt->entries)
+			return -ENOMEM;
+		map->tree_pages++;
+	}
+	count = DIV_ROUND_UP(npages, WSE_TREE_ENTRIES);
+	for (level = 1; level < levels; level++) {
+		u64 above = first + count;
+
+		for (i = 0; i < count; i++)
+			map->tree[above + i / WSE_TREE_ENTRIES].entries[i % WSE_TREE_ENTRIES] =
+				map->tree[first + i].dma;
+		first = above;
+		count = DIV_ROUND_UP(count, WSE_TREE_ENTRIES);
+	}
+	map->target = map->tree[tables - 1].dma;
+	map->flags |= WSE_MAP_TREE;
+	return 0;
+}
+
+static u64 *wse_page_entry(struct wse_mapping *map, u64 page)
+{
+	if (map->tree)
+		return &map->tree[page / WSE_TREE_ENTRIES].entries[page % WSE_TREE_ENTRIES];
+	return &map->flat[page];
+}
+
+/* Fills a host mapping's page list or tree: one DMA address per 4 KiB page. */
 static int wse_mapping_fill_pages(struct wse_device *wdev, struct wse_mapping *map,
 				  struct sg_table *sgt, u64 offset, u64 size)
 {
 	u64 npages = size >> WSE_PAGE_SHIFT, skip = offset >> WSE_PAGE_SHIFT, n = 0;
 	struct scatterlist *sg;
 	unsigned int i;
+	int ret;
 
-	map->pages_bytes = npages * sizeof(u64);
-	map->pages = dma_alloc_coherent(wdev->drm.dev, map->pages_bytes, &map->pages_dma,
-					GFP_KERNEL);
-	if (!map->pages)
-		return -ENOMEM;
+	if (wse_has_trees(wdev)) {
+		ret = wse_tree_alloc(wdev, map, npages);
+		if (ret)
+			return ret;
+	} else {
+		map->flat_bytes = npages * sizeof(u64);
+		map->flat = dma_alloc_coherent(wdev->drm.dev, map->flat_bytes, &map->flat_dma,
+					       WSE_GFP_USER);
+		if (!map->flat)
+			return -ENOMEM;
+		map->target = map->flat_dma;
+	}
 	for_each_sgtable_dma_sg(sgt, sg, i) {
 		dma_addr_t addr = sg_dma_address(sg);
 		u64 len = sg_dma_len(sg);
@@ -401,7 +543,7 @@ static int wse_mapping_fill_pages(struct wse_device *wdev, struct wse_mapping *m
 				skip--;
 				continue;
 			}
-			map->pages[n++] = addr;
+			*wse_page_entry(map, n++) = addr;
 		}
 		if (n == npages)
 			break;
@@ -457,7 +599,12 @@ static int wse_map_target(struct drm_file *file, struct drm_wse_map *args,
 	map->obj_offset = args->offset;
 	if (map->obj) {
 		struct sg_table *sgt;
+		int ret;
 
+		/* Refused before any page of the object is pinned. */
+		ret = wse_check_page_list(wdev, *size >> WSE_PAGE_SHIFT);
+		if (ret)
+			return ret;
 		sgt = drm_gem_shmem_get_pages_sgt(to_drm_gem_shmem_obj(map->obj));
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
@@ -493,7 +640,12 @@ int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file)
 	ctx = wse_ctx_lookup(wfile, args->ctx);
 	if (!ctx)
 		return -ENOENT;
-	map = kzalloc(sizeof(*map), GFP_KERNEL);
+	/* Checked again under the lock; this spares pinning pages in vain. */
+	if (READ_ONCE(ctx->num_maps) >= READ_ONCE(wse_max_maps_per_context)) {
+		ret = -EDQUOT;
+		goto out_ctx;
+	}
+	map = kzalloc(sizeof(*map), WSE_GFP_USER);
 	if (!map) {
 		ret = -ENOMEM;
 		goto out_ctx;
@@ -507,8 +659,8 @@ int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file)
 		map->flags |= WSE_MAP_WRITE;
 
 	mutex_lock(&ctx->lock);
-	if (ctx->num_maps >= WSE_CTX_MAX_MAPS) {
-		ret = -ENOSPC;
+	if (ctx->num_maps >= READ_ONCE(wse_max_maps_per_context)) {
+		ret = -EDQUOT;
 		goto out_unlock;
 	}
 	if (args->flags & DRM_WSE_MAP_FIXED) {
@@ -530,11 +682,12 @@ int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file)
 		goto out_unlock;
 	wse_ctx_link(ctx, map);
 	ret = wse_ctx_commit(ctx);
-	if (ret) {
+	if (ret == -ENOMEM) {
 		list_del(&map->link);
 		ctx->num_maps--;
 		goto out_unlock;
 	}
+	/* With -EIO the mapping is in the table nonetheless. */
 	args->dva = map->va.start;
 	mutex_unlock(&ctx->lock);
 	wse_ctx_put(ctx);
@@ -575,40 +728,58 @@ int wse_ioctl_unmap(struct drm_device *drm, void *data, struct drm_file *file)
 	if (!found) {
 		ret = -ENOENT;
 	} else if (atomic_read(&ctx->inflight)) {
-		/* A running job may use the mapping. */
+		/* A running job may use the mapping; jobs start under ctx->lock. */
 		ret = -EBUSY;
 	} else {
 		list_del(&found->link);
 		ctx->num_maps--;
 		ret = wse_ctx_commit(ctx);
-		if (ret)
+		if (ret == -ENOMEM) {
 			wse_ctx_link(ctx, found);
-		else
+		} else if (ret) {
+			/* Gone from the table, but the device may still use it. */
+			drm_err(&wdev->drm, "context %u: leaking an unmapped mapping\n",
+				ctx->hw_id);
+			ret = 0;
+		} else {
 			wse_mapping_free(wdev, found);
+		}
 	}
 	mutex_unlock(&ctx->lock);
 	wse_ctx_put(ctx);
 	return ret;
 }
 
-/* The DVA at which @offset of @obj is readable in @ctx, for a job's stream. */
-int wse_ctx_find_stream(struct wse_ctx *ctx, struct drm_gem_object *obj, u64 offset,
-			u32 length, u64 *dva)
+/*
+ * Counts a job as running in @ctx, so that UNMAP refuses until it ends,
+ * and for a job with a stream (@obj) finds the DVA at which @offset of @obj
+ * is readable. Both under ctx->lock, so that no UNMAP can slip in between
+ * finding the stream and counting the job. -ENOENT: not mapped.
+ */
+int wse_ctx_start_job(struct wse_ctx *ctx, struct drm_gem_object *obj, u64 offset,
+		      u32 length, u64 *dva)
 {
 	struct wse_mapping *map;
-	int ret = -ENOENT;
+	int ret = 0;
 
 	mutex_lock(&ctx->lock);
-	list_for_each_entry(map, &ctx->maps, link) {
-		if (map->obj != obj || !(map->flags & WSE_MAP_READ))
-			continue;
-		if (offset < map->obj_offset || offset - map->obj_offset > map->va.size ||
-		    length > map->va.size - (offset - map->obj_offset))
-			continue;
-		*dva = map->va.start + (offset - map->obj_offset);
-		ret = 0;
-		break;
+	if (obj) {
+		ret = -ENOENT;
+		list_for_each_entry(map, &ctx->maps, link) {
+			u64 at = offset - map->obj_offset;
+
+			if (map->obj != obj || !(map->flags & WSE_MAP_READ))
+				continue;
+			if (offset < map->obj_offset || at > map->va.size ||
+			    length > map->va.size - at)
+				continue;
+			*dva = map->va.start + at;
+			ret = 0;
+			break;
+		}
 	}
+	if (!ret)
+		atomic_inc(&ctx->inflight);
 	mutex_unlock(&ctx->lock);
 	return ret;
 }

@@ -6,6 +6,7 @@
  */
 #include <linux/capability.h>
 #include <linux/dma-mapping.h>
+#include <linux/iopoll.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/pci.h>
@@ -20,8 +21,13 @@
 
 #include "wse_drv.h"
 
+#define WSE_QUIESCE_TIMEOUT_US	(2 * USEC_PER_SEC)
+
 unsigned int wse_job_timeout_ms = 2000;
 unsigned int wse_queue_depth = 256;
+unsigned int wse_max_contexts_per_file = 64;
+unsigned int wse_max_maps_per_context = 4096;
+unsigned long long wse_max_sram_per_file;
 struct workqueue_struct *wse_wq;
 
 static int wse_set_job_timeout(const char *val, const struct kernel_param *kp)
@@ -60,6 +66,42 @@ static const struct kernel_param_ops wse_queue_depth_ops = {
 module_param_cb(queue_depth, &wse_queue_depth_ops, &wse_queue_depth, 0444);
 MODULE_PARM_DESC(queue_depth, "Entries of each hardware ring (power of two, 2..4096, default 256)");
 
+/*
+ * Per-file limits: what one open file may hold of the kernel memory and
+ * device resources shared by every user. Exceeding one fails with EDQUOT.
+ */
+static int wse_set_max_contexts(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, WSE_MAX_CONTEXTS - 1);
+}
+
+static const struct kernel_param_ops wse_max_contexts_ops = {
+	.set = wse_set_max_contexts,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_contexts_per_file, &wse_max_contexts_ops, &wse_max_contexts_per_file, 0644);
+MODULE_PARM_DESC(max_contexts_per_file,
+		 "Contexts one open file may hold, until freed (1..1023, default 64)");
+
+static int wse_set_max_maps(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, WSE_CTX_MAX_MAPS);
+}
+
+static const struct kernel_param_ops wse_max_maps_ops = {
+	.set = wse_set_max_maps,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_maps_per_context, &wse_max_maps_ops, &wse_max_maps_per_context, 0644);
+MODULE_PARM_DESC(max_maps_per_context,
+		 "Mappings one context may hold (1..65536, default 4096)");
+
+module_param_named(max_sram_per_file, wse_max_sram_per_file, ullong, 0644);
+MODULE_PARM_DESC(max_sram_per_file,
+		 "Bytes of device SRAM one open file may hold, until freed (0 = no limit, default)");
+
 u64 wse_sram_used(struct wse_device *wdev)
 {
 	u64 used;
@@ -90,12 +132,15 @@ static int wse_ioctl_query_info(struct drm_device *drm, void *data, struct drm_f
 	struct wse_device *wdev = to_wse(drm);
 	struct drm_wse_query_info *args = data;
 
+	/* The ABI's caps are the device's bits of the same names. */
+	BUILD_BUG_ON(DRM_WSE_CAP_LARGE_MAPS != WSE_CAP_MAP_TREE);
 	if (args->flags)
 		return -EINVAL;
 	args->abi_version = DRM_WSE_ABI_VERSION;
 	args->hw_version = wdev->hw_version;
 	args->caps = wdev->caps & (DRM_WSE_CAP_F16 | DRM_WSE_CAP_BF16 | DRM_WSE_CAP_Q8_0 |
-				   DRM_WSE_CAP_FUSED_LAYER | DRM_WSE_CAP_FAULT_INJECT);
+				   DRM_WSE_CAP_FUSED_LAYER | DRM_WSE_CAP_FAULT_INJECT |
+				   DRM_WSE_CAP_LARGE_MAPS);
 	args->sram_size = wdev->sram_size;
 	args->sram_used = wse_sram_used(wdev);
 	args->grid_width = wdev->grid_w;
@@ -193,10 +238,10 @@ static int wse_open(struct drm_device *drm, struct drm_file *file)
 {
 	struct wse_file *wfile;
 
-	wfile = kzalloc(sizeof(*wfile), GFP_KERNEL);
+	wfile = kzalloc(sizeof(*wfile), GFP_KERNEL_ACCOUNT);
 	if (!wfile)
 		return -ENOMEM;
-	wfile->usage = kzalloc(sizeof(*wfile->usage), GFP_KERNEL);
+	wfile->usage = kzalloc(sizeof(*wfile->usage), GFP_KERNEL_ACCOUNT);
 	if (!wfile->usage) {
 		kfree(wfile);
 		return -ENOMEM;
@@ -441,10 +486,24 @@ static void wse_drm_release(struct drm_device *drm, void *arg)
  * nothing runs any more; the event ring survives it, so it goes separately.
  * Harmless if the device is gone.
  */
+/*
+ * A device reset returns at once; READY comes back once no command of the
+ * device touches host memory any more. The rings and tables are freed after
+ * this, so wait for it (not when the device is gone), and if it never comes,
+ * take bus mastering away so that nothing can reach the freed memory.
+ */
 static void wse_hw_quiesce(struct wse_device *wdev)
 {
+	u32 status;
+
 	writel(WSE_CONTROL_RESET, wdev->regs + WSE_REG_CONTROL);
 	writel(0, wdev->regs + WSE_REG_EVQ_SIZE);
+	if (readl_poll_timeout(wdev->regs + WSE_REG_STATUS, status,
+			       status == U32_MAX || (status & WSE_STATUS_READY),
+			       1000, WSE_QUIESCE_TIMEOUT_US)) {
+		drm_warn(&wdev->drm, "device reset did not complete; bus mastering off\n");
+		pci_clear_master(wdev->pdev);
+	}
 }
 
 static int wse_probe(struct pci_dev *pdev, const struct pci_device_id *id)
@@ -460,6 +519,7 @@ static int wse_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&wdev->node);
 	mutex_init(&wdev->reset_lock);
 	mutex_init(&wdev->invalidate_lock);
+	mutex_init(&wdev->event_lock);
 	mutex_init(&wdev->sram_lock);
 	INIT_WORK(&wdev->reset_work, wse_reset_work);
 	xa_init_flags(&wdev->contexts, XA_FLAGS_ALLOC);

@@ -29,9 +29,18 @@
 #define WSE_DVA_END		BIT_ULL(48)
 /* Finished jobs whose results a file keeps for WAIT and JOB_STATUS. */
 #define WSE_RETAINED_JOBS	1024
+/*
+ * Allocations whose number or size a user chooses: charged to the caller's
+ * memory cgroup, and failing with ENOMEM rather than calling the OOM killer
+ * or warning when the cgroup or the machine is out of memory.
+ */
+#define WSE_GFP_USER		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 extern unsigned int wse_job_timeout_ms;
 extern unsigned int wse_queue_depth;
+extern unsigned int wse_max_contexts_per_file;
+extern unsigned int wse_max_maps_per_context;
+extern unsigned long long wse_max_sram_per_file;
 extern struct workqueue_struct *wse_wq;
 
 enum wse_state {
@@ -51,16 +60,25 @@ struct wse_queue {
 	struct wse_hw_cqe *cq;
 	dma_addr_t sq_dma;
 	dma_addr_t cq_dma;
-	/* Protects everything below and the queue's registers. */
+	/*
+	 * Protects everything below and the queue's doorbells. Never held
+	 * across a register write that may wait for the device (QREG_RESET).
+	 */
 	spinlock_t lock;
 	u32 sq_tail;
 	u32 cq_head;
 	u16 phase;
-	bool stopped;
+	bool stopped;			/* being reset: no submissions, no doorbells */
 	u64 next_seq;
 	u32 inflight_count;
 	struct list_head inflight;	/* wse_job.qnode, oldest first */
-	unsigned long last_progress;	/* jiffies */
+	/*
+	 * Hang detection: the oldest job (clock_seq) has been seen running,
+	 * or not served although the worker was free, since clock_start
+	 * (jiffies). 0: the clock has not started for any job.
+	 */
+	u64 clock_seq;
+	unsigned long clock_start;
 	wait_queue_head_t space_wq;
 	struct delayed_work timeout_work;
 	int irq;
@@ -88,6 +106,7 @@ struct wse_device {
 	struct xarray contexts;		/* hw context id -> wse_ctx (weak) */
 	struct mutex invalidate_lock;	/* ctx table writes + WSE_REG_CTX_INVALIDATE */
 
+	struct mutex event_lock;	/* evq_head, and handling the events */
 	struct wse_hw_event *evq;
 	dma_addr_t evq_dma;
 	u32 evq_head;
@@ -116,13 +135,16 @@ static inline struct wse_device *to_wse(struct drm_device *drm)
 }
 
 /*
- * What one open file used, for DRM fdinfo. Jobs outlive the file that
- * submitted them, so each holds a reference and adds to it when it ends.
+ * What one open file used, for DRM fdinfo and the per-file limits. Jobs,
+ * contexts and SRAM allocations outlive the file that made them, so each
+ * holds a reference and gives back what it counted when it ends.
  */
 struct wse_file_usage {
 	struct kref ref;
 	atomic64_t busy_ns;		/* device time of the file's jobs */
 	atomic64_t cycles;		/* their modelled device cycles */
+	atomic_t contexts;		/* contexts not yet freed */
+	atomic64_t sram_bytes;		/* SRAM not yet freed */
 };
 
 /* Per open file. */
@@ -140,7 +162,14 @@ struct wse_file {
 struct wse_sram {
 	struct kref ref;
 	struct wse_device *wdev;
+	struct wse_file_usage *usage;	/* charged with the allocation */
 	struct drm_mm_node node;
+};
+
+/* One 4 KiB page of a host mapping's page list or page tree. */
+struct wse_pt_page {
+	u64 *entries;
+	dma_addr_t dma;
 };
 
 struct wse_mapping {
@@ -150,14 +179,22 @@ struct wse_mapping {
 	struct drm_gem_object *obj;	/* host mapping */
 	u64 obj_offset;
 	struct wse_sram *sram;		/* SRAM mapping */
-	u64 *pages;			/* page list of a host mapping */
-	dma_addr_t pages_dma;
-	size_t pages_bytes;
+	/*
+	 * Host mapping: a flat page list in one allocation (flat_bytes), or
+	 * with WSE_MAP_TREE the tree's pages, leaves first, root last.
+	 */
+	u64 *flat;
+	dma_addr_t flat_dma;
+	size_t flat_bytes;
+	struct wse_pt_page *tree;
+	u32 tree_pages;
+	dma_addr_t target;		/* what the map table entry points at */
 };
 
 struct wse_ctx {
 	struct kref ref;
 	struct wse_device *wdev;
+	struct wse_file_usage *usage;	/* counts this context until it is freed */
 	u32 hw_id;
 	u32 queue;
 	struct mutex lock;		/* maps, va_mm, table */
@@ -167,9 +204,11 @@ struct wse_ctx {
 	struct wse_hw_map *table;
 	dma_addr_t table_dma;
 	size_t table_bytes;
-	atomic_t inflight;
+	atomic_t inflight;		/* jobs started; changes under @lock only upwards */
 	atomic64_t jobs_done;
 	atomic64_t faults;
+	/* Taken inside wdev->event_lock, so never around anything else. */
+	spinlock_t fault_lock;
 	u64 last_fault_dva;
 	u32 last_fault_status;
 	struct work_struct free_work;
@@ -184,6 +223,7 @@ struct wse_job {
 	struct list_head qnode;
 	u64 seq;
 	struct wse_hw_sqe sqe;
+	u32 slot;			/* SQ slot, valid while in the ring */
 	struct drm_gem_object *stream;
 	struct drm_gem_object **bos;
 	u32 bo_count;
@@ -207,6 +247,7 @@ int wse_queue_reset(struct wse_queue *q, bool hung);
 int wse_device_reset(struct wse_device *wdev);
 void wse_device_abort_all(struct wse_device *wdev);
 void wse_reset_work(struct work_struct *work);
+void wse_events_process(struct wse_device *wdev);
 int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id,
 			 dma_addr_t map_dma, u32 map_count, bool valid);
 
@@ -224,8 +265,8 @@ int wse_ioctl_unmap(struct drm_device *drm, void *data, struct drm_file *file);
 struct wse_ctx *wse_ctx_lookup(struct wse_file *wfile, u32 handle);
 void wse_ctx_put(struct wse_ctx *ctx);
 struct wse_ctx *wse_ctx_get_by_hw_id(struct wse_device *wdev, u32 hw_id);
-int wse_ctx_find_stream(struct wse_ctx *ctx, struct drm_gem_object *obj,
-			u64 offset, u32 length, u64 *dva);
+int wse_ctx_start_job(struct wse_ctx *ctx, struct drm_gem_object *obj,
+		      u64 offset, u32 length, u64 *dva);
 void wse_file_release_objects(struct wse_file *wfile);
 
 /* wse_job.c */

@@ -141,7 +141,7 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	ret = wse_submit_check(wdev, args);
 	if (ret)
 		return ret;
-	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	job = kzalloc(sizeof(*job), WSE_GFP_USER);
 	if (!job)
 		return -ENOMEM;
 	kref_init(&job->ref);
@@ -172,12 +172,13 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 			ret = -EINVAL;
 			goto out_put;
 		}
-		ret = wse_ctx_find_stream(job->ctx, job->stream, args->stream_offset,
-					  args->stream_length, &stream_dva);
-		if (ret) {
-			ret = -ENXIO;
-			goto out_put;
-		}
+	}
+	/* From here the job counts as running in its context: see UNMAP. */
+	ret = wse_ctx_start_job(job->ctx, job->stream, args->stream_offset,
+				args->stream_length, &stream_dva);
+	if (ret) {
+		ret = -ENXIO;
+		goto out_put;
 	}
 	job->sqe.opcode = args->flags & DRM_WSE_SUBMIT_NOP ? WSE_CMD_NOP : WSE_CMD_EXEC;
 	job->sqe.context = job->ctx->hw_id;
@@ -188,19 +189,20 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	mutex_lock(&wfile->lock);
 	wse_file_prune_jobs(wfile);
 	job->id = wfile->next_job_id + 1;
-	ret = xa_insert(&wfile->jobs, job->id, job, GFP_KERNEL);
+	ret = xa_insert(&wfile->jobs, job->id, job, WSE_GFP_USER);
 	if (!ret) {
 		wfile->next_job_id++;
 		wfile->retained++;
 	}
 	mutex_unlock(&wfile->lock);
-	if (ret)
+	if (ret) {
+		atomic_dec(&job->ctx->inflight);
 		goto out_put;
+	}
 
 	/* One reference for the file's table, one for the queue. */
 	id = job->id;
 	kref_get(&job->ref);
-	atomic_inc(&job->ctx->inflight);
 	job->submit_time = ktime_get();
 	ret = wse_queue_submit(q, job);
 	if (ret) {

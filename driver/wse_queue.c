@@ -33,9 +33,20 @@ static void wse_qwr(struct wse_queue *q, u32 reg, u32 val)
 	writel(val, q->wdev->regs + WSE_REG_QUEUE(q->index) + reg);
 }
 
+static u32 wse_qrd(struct wse_queue *q, u32 reg)
+{
+	return readl(q->wdev->regs + WSE_REG_QUEUE(q->index) + reg);
+}
+
 static unsigned long wse_timeout_jiffies(void)
 {
 	return msecs_to_jiffies(wse_job_timeout_ms);
+}
+
+/* How often a busy queue is checked: a job times out within 1.25 timeouts. */
+static unsigned long wse_check_jiffies(void)
+{
+	return max(wse_timeout_jiffies() / 4, 1UL);
 }
 
 /* Called with q->lock held; the queue is stopped (after reset or at init). */
@@ -53,6 +64,7 @@ static void wse_queue_program(struct wse_queue *q)
 	wse_qwr(q, WSE_QREG_ENABLE, 1);
 }
 
+/* event_lock held: the event ring starts over. */
 static void wse_program_tables(struct wse_device *wdev)
 {
 	wse_wr(wdev, WSE_REG_CTX_BASE_LO, lower_32_bits(wdev->ctx_table_dma));
@@ -137,7 +149,9 @@ int wse_hw_init(struct wse_device *wdev)
 			return -ENOMEM;
 	}
 
+	mutex_lock(&wdev->event_lock);
 	wse_program_tables(wdev);
+	mutex_unlock(&wdev->event_lock);
 	for (i = 0; i < nq; i++) {
 		spin_lock(&wdev->queues[i].lock);
 		wse_queue_program(&wdev->queues[i]);
@@ -175,6 +189,7 @@ static void wse_queue_push(struct wse_queue *q, struct wse_job *job)
 {
 	job->seq = q->next_seq++;
 	job->sqe.seq = job->seq;
+	job->slot = q->sq_tail;
 	q->sq[q->sq_tail] = job->sqe;
 	q->sq_tail = (q->sq_tail + 1) & (q->size - 1);
 	list_add_tail(&job->qnode, &q->inflight);
@@ -184,8 +199,8 @@ static void wse_queue_push(struct wse_queue *q, struct wse_job *job)
 /* q->lock held. */
 static void wse_queue_arm_timeout(struct wse_queue *q)
 {
-	q->last_progress = jiffies;
-	mod_delayed_work(wse_wq, &q->timeout_work, wse_timeout_jiffies());
+	q->clock_seq = 0;
+	mod_delayed_work(wse_wq, &q->timeout_work, wse_check_jiffies());
 }
 
 static bool wse_queue_has_room(struct wse_queue *q)
@@ -226,7 +241,11 @@ int wse_queue_submit(struct wse_queue *q, struct wse_job *job)
 	}
 }
 
-/* Consumes completion entries; safe to call from any process context. */
+/*
+ * Consumes completion entries; safe to call from any process context. While
+ * the queue is being reset the device's CQ head is left alone: the reset
+ * sets it to 0.
+ */
 static void wse_queue_process(struct wse_queue *q)
 {
 	struct wse_job *job, *tmp;
@@ -260,11 +279,10 @@ static void wse_queue_process(struct wse_queue *q)
 	if (progress) {
 		int idx;
 
-		if (drm_dev_enter(&q->wdev->drm, &idx)) {
+		if (!q->stopped && drm_dev_enter(&q->wdev->drm, &idx)) {
 			wse_qwr(q, WSE_QREG_CQ_HEAD, q->cq_head);
 			drm_dev_exit(idx);
 		}
-		q->last_progress = jiffies;
 		if (list_empty(&q->inflight))
 			cancel_delayed_work(&q->timeout_work);
 	}
@@ -293,25 +311,98 @@ static irqreturn_t wse_queue_irq(int irq, void *arg)
 /* q->lock held. */
 static bool wse_queue_is_hung(struct wse_queue *q)
 {
-	return !list_empty(&q->inflight) &&
-	       !time_before(jiffies, q->last_progress + wse_timeout_jiffies());
+	return !list_empty(&q->inflight) && q->clock_seq &&
+	       list_first_entry(&q->inflight, struct wse_job, qnode)->seq == q->clock_seq &&
+	       !time_before(jiffies, q->clock_start + wse_timeout_jiffies());
 }
 
+/*
+ * Whether the device's one worker runs a command of a queue other than @q:
+ * that queue's oldest job has been fetched (SQ_HEAD moved past it) and has
+ * not completed. Jobs of @q then wait for the worker; that is not a hang of
+ * @q, and @q's clock must not run for them.
+ */
+static bool wse_worker_busy_elsewhere(struct wse_queue *q)
+{
+	struct wse_device *wdev = q->wdev;
+	u32 i;
+
+	for (i = 0; i < wdev->num_queues; i++) {
+		struct wse_queue *other = &wdev->queues[i];
+		bool has_job;
+		u32 slot = 0;
+
+		if (other == q)
+			continue;
+		spin_lock(&other->lock);
+		has_job = !list_empty(&other->inflight);
+		if (has_job)
+			slot = list_first_entry(&other->inflight, struct wse_job, qnode)->slot;
+		spin_unlock(&other->lock);
+		if (has_job && wse_qrd(other, WSE_QREG_SQ_HEAD) != slot)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Hang detection, every quarter of job_timeout_ms while a queue has jobs.
+ * The oldest job fails with TIMEOUT once it has been seen running (or not
+ * served although the worker was free) for job_timeout_ms. A job that
+ * waits for the device's one worker, busy with another queue's command,
+ * has not started: its clock starts only once it is served, so a long job
+ * of one user never times out other users' jobs on other queues.
+ */
 static void wse_queue_timeout_work(struct work_struct *work)
 {
 	struct wse_queue *q = container_of(to_delayed_work(work), struct wse_queue,
 					   timeout_work);
-	unsigned long deadline;
+	unsigned long now, deadline;
+	struct wse_job *oldest;
+	bool waiting;
+	u64 seq;
+	u32 slot;
+	int idx;
 
 	wse_queue_process(q);
+	if (!drm_dev_enter(&q->wdev->drm, &idx))
+		return;
 	spin_lock(&q->lock);
-	if (list_empty(&q->inflight) || q->stopped) {
+	oldest = list_first_entry_or_null(&q->inflight, struct wse_job, qnode);
+	if (!oldest || q->stopped) {
+		spin_unlock(&q->lock);
+		drm_dev_exit(idx);
+		return;
+	}
+	seq = oldest->seq;
+	slot = oldest->slot;
+	spin_unlock(&q->lock);
+
+	waiting = wse_qrd(q, WSE_QREG_SQ_HEAD) == slot && wse_worker_busy_elsewhere(q);
+	drm_dev_exit(idx);
+
+	spin_lock(&q->lock);
+	oldest = list_first_entry_or_null(&q->inflight, struct wse_job, qnode);
+	if (!oldest || q->stopped) {
 		spin_unlock(&q->lock);
 		return;
 	}
-	deadline = q->last_progress + wse_timeout_jiffies();
-	if (time_before(jiffies, deadline)) {
-		mod_delayed_work(wse_wq, &q->timeout_work, deadline - jiffies);
+	now = jiffies;
+	if (oldest->seq != seq || waiting) {
+		/* Completed meanwhile, or not started: no clock yet. */
+		q->clock_seq = 0;
+		mod_delayed_work(wse_wq, &q->timeout_work, wse_check_jiffies());
+		spin_unlock(&q->lock);
+		return;
+	}
+	if (q->clock_seq != seq) {
+		q->clock_seq = seq;
+		q->clock_start = now;
+	}
+	deadline = q->clock_start + wse_timeout_jiffies();
+	if (time_before(now, deadline)) {
+		mod_delayed_work(wse_wq, &q->timeout_work,
+				 min(deadline - now, wse_check_jiffies()));
 		spin_unlock(&q->lock);
 		return;
 	}
@@ -320,16 +411,68 @@ static void wse_queue_timeout_work(struct work_struct *work)
 }
 
 /*
- * Resets one queue. With @hung, the oldest job (the one that stopped the
- * queue) fails with DRM_WSE_STATUS_TIMEOUT; every other pending job is
- * written into the fresh ring again, so other contexts carry on.
+ * q->lock held, after a queue reset: how many of the oldest jobs in flight
+ * the device had fetched, from its SQ head read while the queue was off.
+ */
+static u32 wse_queue_fetched(struct wse_queue *q, u32 sq_head)
+{
+	struct wse_job *oldest = list_first_entry_or_null(&q->inflight, struct wse_job, qnode);
+	u32 count;
+
+	if (!oldest)
+		return 0;
+	count = (sq_head - oldest->slot) & (q->size - 1);
+	/* A head from a device that is gone, or past the ring's jobs: all, to run none twice. */
+	if (sq_head >= q->size || count > q->inflight_count)
+		return q->inflight_count;
+	return count;
+}
+
+/* Waits, sleeping, until a queue reset has taken effect. */
+static int wse_queue_wait_reset(struct wse_queue *q)
+{
+	u64 timeout_us = (u64)wse_job_timeout_ms * USEC_PER_MSEC + USEC_PER_SEC;
+	u32 status;
+	int ret;
+
+	ret = readl_poll_timeout(q->wdev->regs + WSE_REG_QUEUE(q->index) + WSE_QREG_STATUS,
+				 status, status == U32_MAX || !(status & WSE_QSTATUS_BUSY),
+				 1000, timeout_us);
+	if (!ret && status == U32_MAX)
+		ret = -ENODEV;
+	if (ret)
+		drm_err(&q->wdev->drm, "queue %u: reset did not complete\n", q->index);
+	return ret;
+}
+
+static void wse_finish_list(struct list_head *jobs, u32 status)
+{
+	struct wse_job *job, *tmp;
+
+	list_for_each_entry_safe(job, tmp, jobs, qnode) {
+		list_del_init(&job->qnode);
+		wse_job_finish(job, status, 0, 0);
+	}
+}
+
+/*
+ * Resets one queue. Jobs whose completions the device posted before the
+ * reset end with their real status; jobs the device had fetched but not
+ * completed end with ERR_ABORTED (or, with @hung, the oldest one with
+ * TIMEOUT): they may have run in part or in full, so they never run again.
+ * Jobs not yet fetched are written into the fresh ring, so other contexts
+ * carry on. Other queues are not touched.
  */
 int wse_queue_reset(struct wse_queue *q, bool hung)
 {
 	struct wse_device *wdev = q->wdev;
-	struct wse_job *guilty = NULL, *job, *tmp;
+	struct wse_job *job, *tmp;
+	LIST_HEAD(timed_out);
+	LIST_HEAD(aborted);
 	LIST_HEAD(pending);
-	int idx;
+	u64 guilty_seq = 0;
+	u32 sq_head, fetched, i = 0;
+	int idx, ret;
 
 	mutex_lock(&wdev->reset_lock);
 	if (!drm_dev_enter(&wdev->drm, &idx)) {
@@ -343,36 +486,67 @@ int wse_queue_reset(struct wse_queue *q, bool hung)
 		mutex_unlock(&wdev->reset_lock);
 		return 0;
 	}
-	if (hung) {
-		guilty = list_first_entry(&q->inflight, struct wse_job, qnode);
-		list_del_init(&guilty->qnode);
-	}
-	list_splice_init(&q->inflight, &pending);
-	q->inflight_count = 0;
+	/* Sequence numbers start at 1: 0 matches no job. */
+	if (hung)
+		guilty_seq = list_first_entry(&q->inflight, struct wse_job, qnode)->seq;
+	q->stopped = true;
+	spin_unlock(&q->lock);
 
+	/*
+	 * Without q->lock: the reset write may not return before the device
+	 * has dropped the queue's running command, which can take as long as
+	 * the op record it is in. With the queue off, SQ_HEAD is final.
+	 */
+	might_sleep();
 	wse_qwr(q, WSE_QREG_ENABLE, 0);
+	sq_head = wse_qrd(q, WSE_QREG_SQ_HEAD);
 	wse_qwr(q, WSE_QREG_RESET, 1);
-	wse_queue_program(q);
-	list_for_each_entry_safe(job, tmp, &pending, qnode) {
-		list_del_init(&job->qnode);
-		wse_queue_push(q, job);
-	}
-	if (!list_empty(&q->inflight)) {
-		wse_qwr(q, WSE_QREG_SQ_TAIL, q->sq_tail);
-		wse_queue_arm_timeout(q);
+	ret = wse_queue_wait_reset(q);
+	wse_queue_process(q);
+
+	spin_lock(&q->lock);
+	if (!ret) {
+		fetched = wse_queue_fetched(q, sq_head);
+		list_for_each_entry_safe(job, tmp, &q->inflight, qnode) {
+			if (job->seq == guilty_seq)
+				list_move_tail(&job->qnode, &timed_out);
+			else if (i < fetched)
+				list_move_tail(&job->qnode, &aborted);
+			else
+				list_move_tail(&job->qnode, &pending);
+			i++;
+		}
+		q->inflight_count = 0;
+		wse_queue_program(q);
+		list_for_each_entry_safe(job, tmp, &pending, qnode) {
+			list_del_init(&job->qnode);
+			wse_queue_push(q, job);
+		}
+		if (!list_empty(&q->inflight)) {
+			wse_qwr(q, WSE_QREG_SQ_TAIL, q->sq_tail);
+			wse_queue_arm_timeout(q);
+		}
+		q->stopped = false;
 	}
 	spin_unlock(&q->lock);
 	drm_dev_exit(idx);
+	/*
+	 * The device may still use the buffers of the queue's jobs: they stay
+	 * in flight, the queue stopped, until a device reset ends them.
+	 */
+	if (ret)
+		queue_work(wse_wq, &wdev->reset_work);
 
 	atomic64_inc(&wdev->resets);
-	if (guilty) {
+	list_for_each_entry(job, &timed_out, qnode) {
 		atomic64_inc(&wdev->timeouts);
 		drm_warn(&wdev->drm, "queue %u: job timed out after %u ms, queue reset\n",
 			 q->index, wse_job_timeout_ms);
 		wse_genl_event(wdev, WSE_GENL_EVENT_JOB_TIMEOUT, q->index,
-			       DRM_WSE_STATUS_TIMEOUT, guilty->ctx->hw_id);
-		wse_job_finish(guilty, DRM_WSE_STATUS_TIMEOUT, 0, 0);
+			       DRM_WSE_STATUS_TIMEOUT, job->ctx->hw_id);
 	}
+	wse_finish_list(&timed_out, DRM_WSE_STATUS_TIMEOUT);
+	wse_finish_list(&aborted, DRM_WSE_STATUS_ERR_ABORTED);
 	wse_genl_event(wdev, WSE_GENL_EVENT_QUEUE_RESET, q->index, 0, 0);
 	mutex_unlock(&wdev->reset_lock);
 	wake_up_all(&q->space_wq);
@@ -398,13 +572,9 @@ static void wse_steal_jobs(struct wse_device *wdev, struct list_head *jobs, bool
 
 static void wse_finish_stolen(struct wse_device *wdev, struct list_head *jobs, u32 status)
 {
-	struct wse_job *job, *tmp;
 	u32 i;
 
-	list_for_each_entry_safe(job, tmp, jobs, qnode) {
-		list_del_init(&job->qnode);
-		wse_job_finish(job, status, 0, 0);
-	}
+	wse_finish_list(jobs, status);
 	for (i = 0; i < wdev->num_queues; i++)
 		wake_up_all(&wdev->queues[i].space_wq);
 }
@@ -425,14 +595,23 @@ int wse_device_reset(struct wse_device *wdev)
 		return -ENODEV;
 	}
 	wdev->state = WSE_STATE_RESETTING;
-	for (i = 0; i < wdev->num_queues; i++)
+	for (i = 0; i < wdev->num_queues; i++) {
+		spin_lock(&wdev->queues[i].lock);
+		wdev->queues[i].stopped = true;
+		spin_unlock(&wdev->queues[i].lock);
 		wse_qwr(&wdev->queues[i], WSE_QREG_ENABLE, 0);
-	wse_steal_jobs(wdev, &jobs, true);
+	}
 
 	wse_wr(wdev, WSE_REG_CONTROL, WSE_CONTROL_RESET);
 	ret = wse_wait_ready(wdev);
+	/* Jobs that completed before the reset keep their result. */
+	for (i = 0; i < wdev->num_queues; i++)
+		wse_queue_process(&wdev->queues[i]);
+	wse_steal_jobs(wdev, &jobs, true);
 	if (!ret) {
+		mutex_lock(&wdev->event_lock);
 		wse_program_tables(wdev);
+		mutex_unlock(&wdev->event_lock);
 		for (i = 0; i < wdev->num_queues; i++) {
 			struct wse_queue *q = &wdev->queues[i];
 
@@ -499,24 +678,25 @@ static void wse_handle_event(struct wse_device *wdev, const struct wse_hw_event 
 	/* The details go to the owning context only; netlink gets no address. */
 	ctx = wse_ctx_get_by_hw_id(wdev, ev->context);
 	if (ctx) {
-		mutex_lock(&ctx->lock);
+		spin_lock(&ctx->fault_lock);
 		ctx->last_fault_dva = ev->addr;
 		ctx->last_fault_status = ev->status;
-		mutex_unlock(&ctx->lock);
+		spin_unlock(&ctx->fault_lock);
 		atomic64_inc(&ctx->faults);
 		wse_ctx_put(ctx);
 	}
 	wse_genl_event(wdev, genl_event, ev->queue, ev->status, ev->context);
 }
 
-static irqreturn_t wse_event_irq(int irq, void *arg)
+/* event_lock held: handles the events the device has posted so far. */
+void wse_events_process(struct wse_device *wdev)
 {
-	struct wse_device *wdev = arg;
 	u32 tail, status;
 	int idx;
 
+	lockdep_assert_held(&wdev->event_lock);
 	if (!drm_dev_enter(&wdev->drm, &idx))
-		return IRQ_HANDLED;
+		return;
 	tail = wse_rd(wdev, WSE_REG_EVQ_TAIL);
 	if (tail != U32_MAX) {
 		tail &= WSE_EVQ_ENTRIES - 1;
@@ -533,6 +713,15 @@ static irqreturn_t wse_event_irq(int irq, void *arg)
 			queue_work(wse_wq, &wdev->reset_work);
 	}
 	drm_dev_exit(idx);
+}
+
+static irqreturn_t wse_event_irq(int irq, void *arg)
+{
+	struct wse_device *wdev = arg;
+
+	mutex_lock(&wdev->event_lock);
+	wse_events_process(wdev);
+	mutex_unlock(&wdev->event_lock);
 	return IRQ_HANDLED;
 }
 
@@ -588,7 +777,9 @@ void wse_irq_fini(struct wse_device *wdev)
 
 /*
  * Points the device at a context's new map table and waits until the device
- * has dropped the old one, after which the caller may free it.
+ * has dropped the old one, after which the caller may free it (0). If the
+ * device does not confirm that in time, only a device reset makes sure of
+ * it; an error means the device may still read the old table.
  */
 int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id, dma_addr_t map_dma,
 			 u32 map_count, bool valid)
@@ -627,8 +818,11 @@ int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id, dma_addr_t map_dma,
 		drm_dev_exit(idx);
 	}
 	mutex_unlock(&wdev->invalidate_lock);
-	if (ret)
-		drm_err(&wdev->drm, "context %u: invalidation timed out\n", hw_id);
+	if (ret) {
+		drm_err(&wdev->drm, "context %u: invalidation timed out, resetting the device\n",
+			hw_id);
+		ret = wse_device_reset(wdev);
+	}
 	return ret;
 }
 

@@ -56,6 +56,11 @@ extern "C" {
 #define DRM_WSE_CAP_Q8_0		0x4
 #define DRM_WSE_CAP_FUSED_LAYER		0x8
 #define DRM_WSE_CAP_FAULT_INJECT	0x10
+/*
+ * MAP of host buffers of any size (up to the BO limit). Without it a host
+ * mapping is at most 2 GiB; a larger MAP fails with E2BIG.
+ */
+#define DRM_WSE_CAP_LARGE_MAPS		0x40
 
 struct drm_wse_query_info {
 	__u32 flags;		/* in: must be 0 */

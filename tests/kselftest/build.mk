@@ -4,7 +4,8 @@
 # (tools/setup runs it); without it the build stops and says so.
 KSFT_DIR     ?= $(WSE_CACHE)/linux-source/tree/tools/testing/selftests
 KSFT_CFLAGS   = $(CFLAGS_USER) $(shell pkg-config --cflags libdrm 2>/dev/null || echo -I/usr/include/libdrm)
-KSFT_TESTS   := wse_abi_test wse_isolation_test wse_recovery_test wse_lifecycle_test
+KSFT_TESTS   := wse_abi_test wse_isolation_test wse_recovery_test wse_hostile_test \
+		wse_lifecycle_test
 KSFT_BINS    := $(addprefix $(BUILD)/tests/kselftest/,$(KSFT_TESTS))
 KSFT_HEADERS := tests/kselftest/wse_util.h uapi/wse_accel.h qemu-dev/wse_hw.h
 

@@ -2,9 +2,9 @@
 # run-in-vm.sh: runs every wse kselftest INSIDE the test VM (tools/wse-vm),
 # prints one TAP stream (the ABI tests also as user nobody) and fails if a test
 # failed or the kernel log shows an Oops, WARNING or BUG. The unplug test needs
-# `wse-vm --devices 2`; the module reload and unplug tests run last because
-# they disturb the devices.
-#   tools/wse-vm --devices 2 -- /wse/tests/kselftest/run-in-vm.sh
+# `wse-vm --devices 2`, the large MAP test `--mem 4G`; the module reload and
+# unplug tests run last because they disturb the devices.
+#   tools/wse-vm --devices 2 --mem 4G -- /wse/tests/kselftest/run-in-vm.sh
 dir=$(cd "$(dirname "$0")" && pwd)
 n=0
 failed=0
@@ -38,7 +38,7 @@ run_tests() {
 		[ $rc -ne 0 ] && [ $bad -eq 0 ] && result 1 "- $t exited with status $rc"
 	done
 }
-run_tests wse_abi_test wse_isolation_test wse_recovery_test
+run_tests wse_abi_test wse_isolation_test wse_recovery_test wse_hostile_test
 # The ABI tests again as an unprivileged user who was given the device node
 # (as a 'render' group rule would): everything but the admin ioctls works,
 # and those fail with EPERM. Without the node's permission, open fails.
