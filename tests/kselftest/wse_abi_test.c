@@ -245,6 +245,9 @@ TEST_F(dev, map_unmap_and_bad_maps)
 	EXPECT_EQ(-ENOENT, wse_map(self->fd, 777, bo, DRM_WSE_MAP_READ, 0, &dva));
 	EXPECT_EQ(-EINVAL, wse_map(self->fd, self->ctx, bo, DRM_WSE_MAP_READ, 5 * WSE_PAGE, &dva));
 	EXPECT_EQ(-EINVAL, wse_map(self->fd, self->ctx, bo, DRM_WSE_MAP_READ, 100, &dva));
+	/* One page past an SRAM allocation would reach another file's SRAM. */
+	EXPECT_EQ(-EINVAL, wse_map(self->fd, self->ctx, sram,
+				   DRM_WSE_MAP_READ | DRM_WSE_MAP_SRAM, 5 * WSE_PAGE, &dva));
 	{
 		struct drm_wse_map m = {
 			.ctx = self->ctx, .flags = DRM_WSE_MAP_READ, .handle = bo,

@@ -1341,6 +1341,11 @@ static void test_attention(void)
 	download(t, OFF_D, got, qn * 4);
 	ref_attention(q, kc, vc, want, n_heads, n_kv, hd, n_tokens, pos);
 	assert_close(got, want, qn, TOL_ATTENTION);
+	/* The last tokens fit the cache exactly; one more is a shape error. */
+	op->pos = cap - n_tokens;
+	run_ok(t, &st);
+	op->pos = cap - n_tokens + 1;
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_SHAPE);
 	shutdown_t(t);
 }
 
