@@ -10,10 +10,10 @@ export WSE_CACHE
 CSTD       := -std=c11 -D_GNU_SOURCE
 WARN       := -Wall -Wextra -Werror
 OPT        ?= -O2 -march=x86-64-v2 -g
-CFLAGS_USER = $(CSTD) $(WARN) $(OPT) -pthread -I. -fPIC
+CFLAGS_USER = $(CSTD) $(WARN) $(OPT) -pthread -I. -Iinclude -fPIC
 # Host unit tests build everything they touch a second time with sanitizers.
 SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-CFLAGS_SAN  = $(CSTD) $(WARN) -O1 -g -pthread -I. $(SANFLAGS)
+CFLAGS_SAN  = $(CSTD) $(WARN) -O1 -g -pthread -I. -Iinclude $(SANFLAGS)
 LDLIBS_USER := -lm -pthread
 
 # Filled in by the build.mk files.

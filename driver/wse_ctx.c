@@ -452,7 +452,7 @@ static int wse_ctx_commit(struct wse_ctx *ctx)
 
 static bool wse_has_trees(struct wse_device *wdev)
 {
-	return wdev->caps & WSE_CAP_MAP_TREE;
+	return wdev->caps & WSE_HW_CAP_MAP_TREE;
 }
 
 /* Whether a host mapping of @npages pages can have a page list at all. */
@@ -464,7 +464,7 @@ static int wse_check_page_list(struct wse_device *wdev, u64 npages)
 }
 
 /*
- * Allocates a page tree (see WSE_MAP_TREE in wse_hw.h) of single pages,
+ * Allocates a page tree (see WSE_HW_MAP_TREE in wse/hw_device.h) of single pages,
  * whatever its size: the tables of level 0 first, then each level above,
  * the root last, each entry above level 0 pointing at a table below.
  */
@@ -500,7 +500,7 @@ static int wse_tree_alloc(struct wse_device *wdev, struct wse_mapping *map, u64 
 		count = DIV_ROUND_UP(count, WSE_TREE_ENTRIES);
 	}
 	map->target = map->tree[tables - 1].dma;
-	map->flags |= WSE_MAP_TREE;
+	map->flags |= WSE_HW_MAP_TREE;
 	return 0;
 }
 
@@ -583,13 +583,13 @@ static int wse_map_target(struct drm_file *file, struct drm_wse_map *args,
 		if (!map->sram)
 			return -ENOENT;
 		object_size = map->sram->node.size;
-		map->flags = WSE_MAP_SRAM;
+		map->flags = WSE_HW_MAP_SRAM;
 	} else {
 		map->obj = drm_gem_object_lookup(file, args->handle);
 		if (!map->obj)
 			return -ENOENT;
 		object_size = map->obj->size;
-		map->flags = WSE_MAP_HOST;
+		map->flags = WSE_HW_MAP_HOST;
 	}
 	if (args->offset >= object_size)
 		return -EINVAL;
@@ -654,9 +654,9 @@ int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file)
 	if (ret)
 		goto out_map;
 	if (args->flags & DRM_WSE_MAP_READ)
-		map->flags |= WSE_MAP_READ;
+		map->flags |= WSE_HW_MAP_READ;
 	if (args->flags & DRM_WSE_MAP_WRITE)
-		map->flags |= WSE_MAP_WRITE;
+		map->flags |= WSE_HW_MAP_WRITE;
 
 	mutex_lock(&ctx->lock);
 	if (ctx->num_maps >= READ_ONCE(wse_max_maps_per_context)) {
@@ -768,7 +768,7 @@ int wse_ctx_start_job(struct wse_ctx *ctx, struct drm_gem_object *obj, u64 offse
 		list_for_each_entry(map, &ctx->maps, link) {
 			u64 at = offset - map->obj_offset;
 
-			if (map->obj != obj || !(map->flags & WSE_MAP_READ))
+			if (map->obj != obj || !(map->flags & WSE_HW_MAP_READ))
 				continue;
 			if (offset < map->obj_offset || at > map->va.size ||
 			    length > map->va.size - at)

@@ -133,7 +133,7 @@ static int wse_ioctl_query_info(struct drm_device *drm, void *data, struct drm_f
 	struct drm_wse_query_info *args = data;
 
 	/* The ABI's caps are the device's bits of the same names. */
-	BUILD_BUG_ON(DRM_WSE_CAP_LARGE_MAPS != WSE_CAP_MAP_TREE);
+	BUILD_BUG_ON(DRM_WSE_CAP_LARGE_MAPS != WSE_HW_CAP_MAP_TREE);
 	if (args->flags)
 		return -EINVAL;
 	args->abi_version = DRM_WSE_ABI_VERSION;
@@ -168,13 +168,13 @@ static int wse_ioctl_fault_inject(struct drm_device *drm, void *data, struct drm
 		return -EPERM;
 	if (args->flags || args->pad)
 		return -EINVAL;
-	if (!(wdev->caps & WSE_CAP_FAULT_INJECT))
+	if (!(wdev->caps & WSE_HW_CAP_FAULT_INJECT))
 		return -EOPNOTSUPP;
 	if (args->mode > DRM_WSE_FAULT_SRAM_ERROR || args->queue >= wdev->num_queues)
 		return -EINVAL;
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
-	writel(args->mode | args->queue << WSE_FAULT_QUEUE_SHIFT,
+	writel(args->mode | args->queue << WSE_HW_FAULT_QUEUE_SHIFT,
 	       wdev->regs + WSE_REG_FAULT_INJECT);
 	drm_dev_exit(idx);
 	return 0;
@@ -499,7 +499,7 @@ static void wse_hw_quiesce(struct wse_device *wdev)
 	writel(WSE_CONTROL_RESET, wdev->regs + WSE_REG_CONTROL);
 	writel(0, wdev->regs + WSE_REG_EVQ_SIZE);
 	if (readl_poll_timeout(wdev->regs + WSE_REG_STATUS, status,
-			       status == U32_MAX || (status & WSE_STATUS_READY),
+			       status == U32_MAX || (status & WSE_HW_DEV_READY),
 			       1000, WSE_QUIESCE_TIMEOUT_US)) {
 		drm_warn(&wdev->drm, "device reset did not complete; bus mastering off\n");
 		pci_clear_master(wdev->pdev);

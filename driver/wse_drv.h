@@ -18,7 +18,7 @@
 #include <drm/drm_gem.h>
 #include <drm/drm_mm.h>
 
-#include "wse_hw.h"
+#include "wse/hw_device.h"
 #include "wse_accel.h"
 
 #define WSE_DRIVER_NAME		"wse"
@@ -175,13 +175,13 @@ struct wse_pt_page {
 struct wse_mapping {
 	struct list_head link;		/* wse_ctx.maps, sorted by dva */
 	struct drm_mm_node va;
-	u32 flags;			/* WSE_MAP_* of wse_hw.h */
+	u32 flags;			/* WSE_HW_MAP_* of wse/hw_device.h */
 	struct drm_gem_object *obj;	/* host mapping */
 	u64 obj_offset;
 	struct wse_sram *sram;		/* SRAM mapping */
 	/*
 	 * Host mapping: a flat page list in one allocation (flat_bytes), or
-	 * with WSE_MAP_TREE the tree's pages, leaves first, root last.
+	 * with WSE_HW_MAP_TREE the tree's pages, leaves first, root last.
 	 */
 	u64 *flat;
 	dma_addr_t flat_dma;

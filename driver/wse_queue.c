@@ -85,8 +85,8 @@ static int wse_wait_ready(struct wse_device *wdev)
 	u32 status;
 
 	return readl_poll_timeout(wdev->regs + WSE_REG_STATUS, status,
-				  status != U32_MAX && (status & WSE_STATUS_READY) &&
-				  !(status & WSE_STATUS_FATAL),
+				  status != U32_MAX && (status & WSE_HW_DEV_READY) &&
+				  !(status & WSE_HW_DEV_FATAL),
 				  1000, WSE_READY_TIMEOUT_US);
 }
 
@@ -658,16 +658,16 @@ static void wse_handle_event(struct wse_device *wdev, const struct wse_hw_event 
 	u32 genl_event;
 
 	switch (ev->type) {
-	case WSE_EVENT_FAULT:
+	case WSE_HW_EVENT_FAULT:
 		genl_event = WSE_GENL_EVENT_FAULT;
 		break;
-	case WSE_EVENT_DMA_ERROR:
+	case WSE_HW_EVENT_DMA_ERROR:
 		genl_event = WSE_GENL_EVENT_DMA_ERROR;
 		break;
-	case WSE_EVENT_SRAM_ERROR:
+	case WSE_HW_EVENT_SRAM_ERROR:
 		genl_event = WSE_GENL_EVENT_SRAM_ERROR;
 		break;
-	case WSE_EVENT_CQ_OVERFLOW:
+	case WSE_HW_EVENT_CQ_OVERFLOW:
 		dev_warn_ratelimited(wdev->drm.dev, "queue %u: completion queue overflow\n",
 				     ev->queue);
 		return;
@@ -709,7 +709,7 @@ void wse_events_process(struct wse_device *wdev)
 		}
 		wse_wr(wdev, WSE_REG_EVQ_HEAD, wdev->evq_head);
 		status = wse_rd(wdev, WSE_REG_STATUS);
-		if (status != U32_MAX && (status & WSE_STATUS_FATAL))
+		if (status != U32_MAX && (status & WSE_HW_DEV_FATAL))
 			queue_work(wse_wq, &wdev->reset_work);
 	}
 	drm_dev_exit(idx);

@@ -5,7 +5,7 @@
  * A backend is created from a loaded model and owns its KV cache. forward()
  * runs n_tokens tokens at positions pos..pos+n_tokens-1 (a prompt batch or a
  * single decode step) and returns logits. The layout the interface assumes
- * matches the wse device (qemu-dev/wse_hw.h): the model exposes each layer's
+ * matches the wse device (include/wse/hw_ops.h): the model exposes each layer's
  * weights with their dtype (struct eng_layer, one fused LAYER op per layer
  * per step), and the KV cache of a layer is [capacity][n_kv_heads * head_dim]
  * fp32, like the caches of WSE_OP_ATTENTION.

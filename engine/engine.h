@@ -58,7 +58,7 @@ struct eng_hparams {
 	float rms_eps;
 };
 
-/* Per layer, in the order of the fused LAYER op of wse_hw.h; norms are fp32. */
+/* Per layer, in the order of the fused LAYER op of wse/hw_ops.h; norms are fp32. */
 struct eng_layer {
 	struct eng_tensor attn_norm, wq, wk, wv, wo;
 	struct eng_tensor ffn_norm, w_gate, w_down, w_up;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stream.c - the op-stream builder. Each append checks the record with the
- * rules the device applies (qemu-dev/wse_hw.h, wafer_op_operands()), so that
+ * rules the device applies (wse/hw_ops.h, wafer_op_operands()), so that
  * a bad shape is reported at the call that made it, with the field's name,
  * instead of as a job status later.
  */
@@ -12,10 +12,11 @@
 #include <string.h>
 
 #include "libwse/internal.h"
-#include "qemu-dev/wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 
-_Static_assert(WSE_DTYPE_Q8_0 == 3 && WSE_DTYPE_COUNT == 4, "dtype numbering matches wse_hw.h");
-_Static_assert(WSE_STREAM_MAX_DEFAULT == WSE_MAX_STREAM, "stream limit matches wse_hw.h");
+_Static_assert(WSE_HW_DTYPE_Q8_0 == 3 && WSE_HW_DTYPE_COUNT == 4, "dtype numbering matches wse/hw_ops.h");
+_Static_assert(WSE_STREAM_MAX_DEFAULT == WSE_MAX_STREAM, "stream limit matches wse/hw_ops.h");
 
 static int stream_fail(wse_stream *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -37,12 +38,12 @@ uint64_t wse_dtype_bytes(uint32_t dtype, uint64_t rows, uint64_t cols)
 	if (rows == 0 || cols == 0 || __builtin_mul_overflow(rows, cols, &elems))
 		return 0;
 	switch (dtype) {
-	case WSE_DTYPE_F32:
+	case WSE_HW_DTYPE_F32:
 		return __builtin_mul_overflow(elems, 4, &elems) ? 0 : elems;
-	case WSE_DTYPE_F16:
-	case WSE_DTYPE_BF16:
+	case WSE_HW_DTYPE_F16:
+	case WSE_HW_DTYPE_BF16:
 		return __builtin_mul_overflow(elems, 2, &elems) ? 0 : elems;
-	case WSE_DTYPE_Q8_0:
+	case WSE_HW_DTYPE_Q8_0:
 		if (cols % WSE_Q8_0_BLOCK)
 			return 0;
 		return __builtin_mul_overflow(elems / WSE_Q8_0_BLOCK, WSE_Q8_0_BLOCK_BYTES, &elems)
@@ -210,12 +211,12 @@ static int dtype_ok(wse_stream *s, const char *op, uint32_t dtype, uint64_t cols
 	static const uint32_t cap_of[] = { 0, WSE_FEATURE_F16, WSE_FEATURE_BF16, WSE_FEATURE_Q8_0 };
 	static const char *const names[] = { "f32", "f16", "bf16", "q8_0" };
 
-	if (dtype >= WSE_DTYPE_COUNT)
+	if (dtype >= WSE_HW_DTYPE_COUNT)
 		return stream_fail(s, -EINVAL, "%s: unknown weight dtype %u", op, dtype);
 	if (cap_of[dtype] && !(s->caps & cap_of[dtype]))
 		return stream_fail(s, -EOPNOTSUPP, "%s: the device does not support %s weights",
 				   op, names[dtype]);
-	if (dtype == WSE_DTYPE_Q8_0 && cols % WSE_Q8_0_BLOCK)
+	if (dtype == WSE_HW_DTYPE_Q8_0 && cols % WSE_Q8_0_BLOCK)
 		return stream_fail(s, -EINVAL,
 				   "%s: q8_0 needs %s (%llu) to be a multiple of %u", op, cols_name,
 				   (unsigned long long)cols, WSE_Q8_0_BLOCK);

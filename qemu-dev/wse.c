@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * wse.c - the wse PCIe device: a wafer-scale AI engine modelled on the
- * Cerebras WSE-3. The hardware contract is wse_hw.h; docs/hw-spec.md
- * describes it in prose.
+ * Cerebras WSE-3. The hardware contract is include/wse/ (hw_device.h,
+ * hw_ops.h); docs/hw-spec.md describes it in prose.
  *
  * Threading: MMIO handlers run under the BQL and only record state and kick
  * the worker. One worker thread per device fetches commands and executes
@@ -42,7 +42,8 @@
 #include "migration/vmstate.h"
 #include "system/dma.h"
 
-#include "wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 #include "wafer/wafer.h"
 
 /* Op records are handed to the wafer model in place, in host byte order. */
@@ -57,7 +58,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(WseState, WSE)
 #define WSE_QUEUE_MAX_ENTRIES	4096
 #define WSE_EVQ_MAX_ENTRIES	65536
 #define WSE_NO_QUEUE		(-1)
-#define WSE_EVENT_ALL_QUEUES	0xffffffffu
+#define WSE_HW_EVENT_ALL_QUEUES	0xffffffffu
 #define WSE_ABORT_ALL		(1u << WSE_MAX_QUEUES)
 
 typedef struct WseQueue {
@@ -251,13 +252,13 @@ static void wse_post_event(WseState *s, uint32_t type, uint32_t context,
 static uint32_t wse_event_for_status(uint32_t status)
 {
 	switch (status) {
-	case WSE_STATUS_ERR_FAULT:
-	case WSE_STATUS_ERR_CONTEXT:
-		return WSE_EVENT_FAULT;
-	case WSE_STATUS_ERR_DMA:
-		return WSE_EVENT_DMA_ERROR;
-	case WSE_STATUS_ERR_SRAM:
-		return WSE_EVENT_SRAM_ERROR;
+	case WSE_HW_STATUS_ERR_FAULT:
+	case WSE_HW_STATUS_ERR_CONTEXT:
+		return WSE_HW_EVENT_FAULT;
+	case WSE_HW_STATUS_ERR_DMA:
+		return WSE_HW_EVENT_DMA_ERROR;
+	case WSE_HW_STATUS_ERR_SRAM:
+		return WSE_HW_EVENT_SRAM_ERROR;
 	default:
 		return 0;
 	}
@@ -307,10 +308,10 @@ static bool wse_post_pending_cqe(WseState *s, uint32_t qi)
 	cqe.flags = cpu_to_le16(q->phase ? WSE_CQE_PHASE : 0);
 	if (!wse_write_cqe(s, q, &cqe)) {
 		/* The driver gave us a CQ we cannot write: the completion is lost. */
-		wse_log_error(s, WSE_STATUS_ERR_DMA, le32_to_cpu(cqe.context),
+		wse_log_error(s, WSE_HW_STATUS_ERR_DMA, le32_to_cpu(cqe.context),
 			      q->cq_base);
-		wse_post_event(s, WSE_EVENT_DMA_ERROR, le32_to_cpu(cqe.context), qi,
-			       WSE_STATUS_ERR_DMA, 0, le64_to_cpu(cqe.seq));
+		wse_post_event(s, WSE_HW_EVENT_DMA_ERROR, le32_to_cpu(cqe.context), qi,
+			       WSE_HW_STATUS_ERR_DMA, 0, le64_to_cpu(cqe.seq));
 		return true;
 	}
 	q->cq_tail = (q->cq_tail + 1) & (q->size - 1);
@@ -331,7 +332,7 @@ static void wse_complete(WseState *s, uint32_t qi, const WseCmd *c,
 
 	s->cmds_done++;
 	s->cycles += c->cycles;
-	if (c->status != WSE_STATUS_OK) {
+	if (c->status != WSE_HW_STATUS_OK) {
 		wse_log_error(s, c->status, c->context, c->fault_addr);
 		event = wse_event_for_status(c->status);
 		if (event)
@@ -375,43 +376,43 @@ static int wse_op_must_stop(void *opaque)
 static uint32_t wse_dma_error(WseCmd *c, uint64_t dva)
 {
 	c->fault_addr = dva;
-	return WSE_STATUS_ERR_DMA;
+	return WSE_HW_STATUS_ERR_DMA;
 }
 
 static uint32_t wse_fault(WseCmd *c, uint64_t dva)
 {
 	c->fault_addr = dva;
-	return WSE_STATUS_ERR_FAULT;
+	return WSE_HW_STATUS_ERR_FAULT;
 }
 
 static bool wse_map_valid(const WseState *s, const struct wse_hw_map *m)
 {
-	uint32_t kind = m->flags & (WSE_MAP_SRAM | WSE_MAP_HOST);
-	uint32_t known = WSE_MAP_SRAM | WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE |
-			 WSE_MAP_TREE;
+	uint32_t kind = m->flags & (WSE_HW_MAP_SRAM | WSE_HW_MAP_HOST);
+	uint32_t known = WSE_HW_MAP_SRAM | WSE_HW_MAP_HOST | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE |
+			 WSE_HW_MAP_TREE;
 
 	if (m->flags & ~known || m->reserved)
 		return false;
-	if (kind != WSE_MAP_SRAM && kind != WSE_MAP_HOST)
+	if (kind != WSE_HW_MAP_SRAM && kind != WSE_HW_MAP_HOST)
 		return false;
 	if (m->dva % WSE_PAGE_SIZE || m->size % WSE_PAGE_SIZE || !m->size)
 		return false;
 	if (m->dva + m->size < m->dva)
 		return false;
-	if (kind == WSE_MAP_SRAM &&
+	if (kind == WSE_HW_MAP_SRAM &&
 	    (m->target > s->info.sram_bytes || m->size > s->info.sram_bytes - m->target))
 		return false;
-	if (m->flags & WSE_MAP_TREE)
-		return kind == WSE_MAP_HOST && m->target % WSE_PAGE_SIZE == 0;
+	if (m->flags & WSE_HW_MAP_TREE)
+		return kind == WSE_HW_MAP_HOST && m->target % WSE_PAGE_SIZE == 0;
 	/* A page list of size / 4 KiB addresses must not wrap the DMA space. */
-	if (kind == WSE_MAP_HOST && m->target + (m->size / WSE_PAGE_SIZE) * 8 < m->target)
+	if (kind == WSE_HW_MAP_HOST && m->target + (m->size / WSE_PAGE_SIZE) * 8 < m->target)
 		return false;
 	return true;
 }
 
 /*
  * The DMA address of page @page of host mapping @m: one entry of its flat
- * page list, or a walk down its page tree (WSE_MAP_TREE).
+ * page list, or a walk down its page tree (WSE_HW_MAP_TREE).
  */
 static bool wse_page_addr(WseState *s, const struct wse_hw_map *m, uint64_t page,
 			  uint64_t *pa)
@@ -419,7 +420,7 @@ static bool wse_page_addr(WseState *s, const struct wse_hw_map *m, uint64_t page
 	uint64_t table = m->target, entry;
 	uint32_t level;
 
-	if (!(m->flags & WSE_MAP_TREE)) {
+	if (!(m->flags & WSE_HW_MAP_TREE)) {
 		if (wse_dma_read(s, table + page * 8, &entry, sizeof(entry)) != MEMTX_OK)
 			return false;
 		*pa = le64_to_cpu(entry);
@@ -452,14 +453,14 @@ static uint32_t wse_load_context(WseState *s, WseCmd *c)
 	uint32_t count, i;
 
 	if (c->context >= c->ctx_count)
-		return WSE_STATUS_ERR_CONTEXT;
+		return WSE_HW_STATUS_ERR_CONTEXT;
 	if (wse_dma_read(s, c->ctx_base + (uint64_t)c->context * sizeof(ctx), &ctx,
 			 sizeof(ctx)) != MEMTX_OK)
 		return wse_dma_error(c, 0);
 	map_dma = le64_to_cpu(ctx.map_dma);
 	count = le32_to_cpu(ctx.map_count);
 	if (le32_to_cpu(ctx.flags) != WSE_CTX_VALID || count > WSE_CTX_MAX_MAPS)
-		return WSE_STATUS_ERR_CONTEXT;
+		return WSE_HW_STATUS_ERR_CONTEXT;
 	if (count > s->maps_capacity) {
 		s->maps = g_renew(struct wse_hw_map, s->maps, count);
 		s->maps_capacity = count;
@@ -477,16 +478,16 @@ static uint32_t wse_load_context(WseState *s, WseCmd *c)
 		m->reserved = le32_to_cpu(m->reserved);
 		if (!wse_map_valid(s, m)) {
 			c->fault_addr = m->dva;
-			return WSE_STATUS_ERR_CONTEXT;
+			return WSE_HW_STATUS_ERR_CONTEXT;
 		}
 		if (i && s->maps[i - 1].dva + s->maps[i - 1].size > m->dva) {
 			c->fault_addr = m->dva;
-			return WSE_STATUS_ERR_CONTEXT;
+			return WSE_HW_STATUS_ERR_CONTEXT;
 		}
 	}
 	c->maps = s->maps;
 	c->map_count = count;
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 /* Finds the mapping holding all of [dva, dva + len) with the permission needed. */
@@ -512,7 +513,7 @@ static uint32_t wse_translate(WseCmd *c, uint64_t dva, uint64_t len,
 	if (off >= m->size || len > m->size - off || (m->flags & need) != need)
 		return wse_fault(c, dva);
 	*out = m;
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 /*
@@ -534,7 +535,7 @@ static uint32_t wse_host_xfer(WseState *s, WseCmd *c, const struct wse_hw_map *m
 
 		/* Host copies can be long (a page list per mapping): stop per page. */
 		if (wse_aborted(s, c))
-			return WSE_STATUS_ERR_ABORTED;
+			return WSE_HW_STATUS_ERR_ABORTED;
 		if (c->fault_dma) {
 			c->fault_dma = false;
 			c->fault_dma_fired = true;
@@ -554,7 +555,7 @@ static uint32_t wse_host_xfer(WseState *s, WseCmd *c, const struct wse_hw_map *m
 		off += chunk;
 		len -= chunk;
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 static void *wse_sram_of(WseState *s, const struct wse_hw_map *m, uint64_t dva,
@@ -575,25 +576,25 @@ static uint32_t wse_exec_copy(WseState *s, WseCmd *c, void *rec,
 	void *p;
 
 	if (!bytes)
-		return WSE_STATUS_OK;
-	st = wse_translate(c, src, bytes, WSE_MAP_READ, &ms);
+		return WSE_HW_STATUS_OK;
+	st = wse_translate(c, src, bytes, WSE_HW_MAP_READ, &ms);
 	if (!st)
-		st = wse_translate(c, dst, bytes, WSE_MAP_WRITE, &md);
+		st = wse_translate(c, dst, bytes, WSE_HW_MAP_WRITE, &md);
 	if (st)
 		return st;
-	if ((ms->flags & WSE_MAP_SRAM) && (md->flags & WSE_MAP_SRAM)) {
+	if ((ms->flags & WSE_HW_MAP_SRAM) && (md->flags & WSE_HW_MAP_SRAM)) {
 		*ops[0].addr = ms->target + (src - ms->dva);
 		*ops[1].addr = md->target + (dst - md->dva);
 		st = wafer_exec_stoppable(s->wafer, rec, &cycles, wse_op_must_stop, c);
 		c->cycles += cycles;
 		return st;
 	}
-	if (ms->flags & WSE_MAP_SRAM) {
+	if (ms->flags & WSE_HW_MAP_SRAM) {
 		p = wse_sram_of(s, ms, src, bytes);
 		if (!p)
 			return wse_fault(c, src);
 		st = wse_host_xfer(s, c, md, dst - md->dva, p, bytes, true);
-	} else if (md->flags & WSE_MAP_SRAM) {
+	} else if (md->flags & WSE_HW_MAP_SRAM) {
 		p = wse_sram_of(s, md, dst, bytes);
 		if (!p)
 			return wse_fault(c, dst);
@@ -628,9 +629,9 @@ static uint32_t wse_exec_op(WseState *s, WseCmd *c, void *rec)
 	if (n < 0)
 		return -n;
 	if (n > WAFER_MAX_OPERANDS)
-		return WSE_STATUS_ERR_STREAM;
+		return WSE_HW_STATUS_ERR_STREAM;
 	if (hdr->op == WSE_OP_COPY)
-		return n == 2 ? wse_exec_copy(s, c, rec, ops) : WSE_STATUS_ERR_STREAM;
+		return n == 2 ? wse_exec_copy(s, c, rec, ops) : WSE_HW_STATUS_ERR_STREAM;
 	for (i = 0; i < n; i++) {
 		const struct wse_hw_map *m;
 		uint64_t dva = *ops[i].addr;
@@ -638,11 +639,11 @@ static uint32_t wse_exec_op(WseState *s, WseCmd *c, void *rec)
 		if (!ops[i].bytes)
 			continue;
 		st = wse_translate(c, dva, ops[i].bytes,
-				   ops[i].writes ? WSE_MAP_WRITE : WSE_MAP_READ, &m);
+				   ops[i].writes ? WSE_HW_MAP_WRITE : WSE_HW_MAP_READ, &m);
 		if (st)
 			return st;
 		/* Compute runs on the wafer: host memory is reachable by COPY only. */
-		if (!(m->flags & WSE_MAP_SRAM))
+		if (!(m->flags & WSE_HW_MAP_SRAM))
 			return wse_fault(c, dva);
 		*ops[i].addr = m->target + (dva - m->dva);
 	}
@@ -658,15 +659,15 @@ static uint32_t wse_fetch_stream(WseState *s, WseCmd *c, uint64_t dva, uint32_t 
 	uint32_t st;
 	void *p;
 
-	st = wse_translate(c, dva, len, WSE_MAP_READ, &m);
+	st = wse_translate(c, dva, len, WSE_HW_MAP_READ, &m);
 	if (st)
 		return st;
-	if (m->flags & WSE_MAP_SRAM) {
+	if (m->flags & WSE_HW_MAP_SRAM) {
 		p = wse_sram_of(s, m, dva, len);
 		if (!p)
 			return wse_fault(c, dva);
 		memcpy(s->stream, p, len);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	}
 	st = wse_host_xfer(s, c, m, dva - m->dva, s->stream, len, false);
 	if (!st)
@@ -681,7 +682,7 @@ static uint32_t wse_exec_stream(WseState *s, WseCmd *c, const struct wse_hw_sqe 
 	uint32_t off = 0, st;
 
 	if (!len || len % 8 || len > WSE_MAX_STREAM)
-		return WSE_STATUS_ERR_STREAM;
+		return WSE_HW_STATUS_ERR_STREAM;
 	st = wse_load_context(s, c);
 	if (!st)
 		st = wse_fetch_stream(s, c, dva, len);
@@ -693,19 +694,19 @@ static uint32_t wse_exec_stream(WseState *s, WseCmd *c, const struct wse_hw_sqe 
 		uint32_t rec_len;
 
 		if (wse_aborted(s, c))
-			return WSE_STATUS_ERR_ABORTED;
+			return WSE_HW_STATUS_ERR_ABORTED;
 		if (len - off < sizeof(*hdr))
-			return WSE_STATUS_ERR_STREAM;
+			return WSE_HW_STATUS_ERR_STREAM;
 		rec_len = le16_to_cpu(hdr->length);
 		if (rec_len < sizeof(*hdr) || rec_len % 8 || rec_len > len - off)
-			return WSE_STATUS_ERR_STREAM;
+			return WSE_HW_STATUS_ERR_STREAM;
 		st = wse_exec_op(s, c, hdr);
 		if (st)
 			return st;
 		off += rec_len;
 		c->op_index++;
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 static uint32_t wse_execute(WseState *s, WseCmd *c, const struct wse_hw_sqe *sqe)
@@ -713,19 +714,19 @@ static uint32_t wse_execute(WseState *s, WseCmd *c, const struct wse_hw_sqe *sqe
 	int i;
 
 	if (c->fault_sram)
-		return WSE_STATUS_ERR_SRAM;
+		return WSE_HW_STATUS_ERR_SRAM;
 	if (le16_to_cpu(sqe->flags) || sqe->reserved0)
-		return WSE_STATUS_ERR_STREAM;
+		return WSE_HW_STATUS_ERR_STREAM;
 	for (i = 0; i < ARRAY_SIZE(sqe->reserved); i++)
 		if (sqe->reserved[i])
-			return WSE_STATUS_ERR_STREAM;
+			return WSE_HW_STATUS_ERR_STREAM;
 	switch (le16_to_cpu(sqe->opcode)) {
 	case WSE_CMD_NOP:
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_CMD_EXEC:
 		return wse_exec_stream(s, c, sqe);
 	default:
-		return WSE_STATUS_ERR_OPCODE;
+		return WSE_HW_STATUS_ERR_OPCODE;
 	}
 }
 
@@ -738,7 +739,7 @@ static int wse_pick_queue(WseState *s)
 {
 	uint32_t i;
 
-	if (s->reset_pending || !(s->status & WSE_STATUS_READY))
+	if (s->reset_pending || !(s->status & WSE_HW_DEV_READY))
 		return WSE_NO_QUEUE;
 	/* An MSI-X message below may unplug the device: look again each time. */
 	for (i = 0; i < s->num_queues && !s->stopping; i++) {
@@ -754,7 +755,7 @@ static int wse_pick_queue(WseState *s)
 		if (wse_cq_full(q)) {
 			if (!q->overflow_reported) {
 				q->overflow_reported = true;
-				wse_post_event(s, WSE_EVENT_CQ_OVERFLOW, 0, qi, 0, 0, 0);
+				wse_post_event(s, WSE_HW_EVENT_CQ_OVERFLOW, 0, qi, 0, 0, 0);
 			}
 			continue;
 		}
@@ -878,19 +879,19 @@ static void wse_arm_fault(WseState *s, uint32_t mode, uint32_t qi)
 	WseQueue *q = &s->queues[qi];
 
 	switch (mode) {
-	case WSE_FAULT_NONE:
+	case WSE_HW_FAULT_NONE:
 		q->fault_dma = q->fault_cqe = q->fault_sram = false;
 		break;
-	case WSE_FAULT_HANG_QUEUE:
+	case WSE_HW_FAULT_HANG_QUEUE:
 		q->hung = true;
 		break;
-	case WSE_FAULT_FAIL_DMA:
+	case WSE_HW_FAULT_FAIL_DMA:
 		q->fault_dma = true;
 		break;
-	case WSE_FAULT_CORRUPT_CQE:
+	case WSE_HW_FAULT_CORRUPT_CQE:
 		q->fault_cqe = true;
 		break;
-	case WSE_FAULT_SRAM_ERROR:
+	case WSE_HW_FAULT_SRAM_ERROR:
 		q->fault_sram = true;
 		break;
 	default:
@@ -901,10 +902,10 @@ static void wse_arm_fault(WseState *s, uint32_t mode, uint32_t qi)
 static void wse_arm_startup_faults(WseState *s)
 {
 	const struct { int32_t queue; uint32_t mode; } faults[] = {
-		{ s->fault_hang_queue, WSE_FAULT_HANG_QUEUE },
-		{ s->fault_dma_queue, WSE_FAULT_FAIL_DMA },
-		{ s->fault_cqe_queue, WSE_FAULT_CORRUPT_CQE },
-		{ s->fault_sram_queue, WSE_FAULT_SRAM_ERROR },
+		{ s->fault_hang_queue, WSE_HW_FAULT_HANG_QUEUE },
+		{ s->fault_dma_queue, WSE_HW_FAULT_FAIL_DMA },
+		{ s->fault_cqe_queue, WSE_HW_FAULT_CORRUPT_CQE },
+		{ s->fault_sram_queue, WSE_HW_FAULT_SRAM_ERROR },
 	};
 	int i;
 
@@ -944,7 +945,7 @@ static void wse_do_reset_device(WseState *s)
 	wafer_reset(s->wafer);
 	s->reset_pending = false;
 	s->reset_done_event = false;
-	s->status = WSE_STATUS_READY;
+	s->status = WSE_HW_DEV_READY;
 	if (!s->startup_faults_armed) {
 		s->startup_faults_armed = true;
 		wse_arm_startup_faults(s);
@@ -954,7 +955,7 @@ static void wse_do_reset_device(WseState *s)
 	if (event) {
 		s->evq_base = evq_base;
 		s->evq_size = evq_size;
-		wse_post_event(s, WSE_EVENT_RESET_DONE, 0, WSE_EVENT_ALL_QUEUES, 0, 0, 0);
+		wse_post_event(s, WSE_HW_EVENT_RESET_DONE, 0, WSE_HW_EVENT_ALL_QUEUES, 0, 0, 0);
 	}
 }
 
@@ -969,7 +970,7 @@ static void wse_request_reset_device(WseState *s, bool event)
 {
 	s->reset_pending = true;
 	s->reset_done_event |= event;
-	s->status &= ~WSE_STATUS_READY;
+	s->status &= ~WSE_HW_DEV_READY;
 	if (s->exec_queue != WSE_NO_QUEUE)
 		qatomic_or(&s->abort_mask, WSE_ABORT_ALL);
 	if (s->exec_queue == WSE_NO_QUEUE || wse_worker_of == s)
@@ -997,7 +998,7 @@ static void wse_reset_queue(WseState *s, uint32_t qi)
 		}
 	}
 	wse_kick(s);
-	wse_post_event(s, WSE_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
+	wse_post_event(s, WSE_HW_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
 }
 
 /* The worker, back from a command: completes the resets that waited for it. */
@@ -1011,7 +1012,7 @@ static void wse_finish_resets(WseState *s)
 		if (!s->queues[qi].reset_pending)
 			continue;
 		s->queues[qi].reset_pending = false;
-		wse_post_event(s, WSE_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
+		wse_post_event(s, WSE_HW_EVENT_RESET_DONE, 0, qi, 0, 0, 0);
 	}
 }
 
@@ -1309,14 +1310,14 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 		s->evq_head = val;
 		return;
 	case WSE_REG_FAULT_INJECT: {
-		uint32_t qi = (val >> WSE_FAULT_QUEUE_SHIFT) & 0xff;
+		uint32_t qi = (val >> WSE_HW_FAULT_QUEUE_SHIFT) & 0xff;
 
 		if (qi >= s->num_queues) {
 			qemu_log_mask(LOG_GUEST_ERROR, "wse: fault injection on absent queue %u\n",
 				      qi);
 			return;
 		}
-		wse_arm_fault(s, val & WSE_FAULT_MODE_MASK, qi);
+		wse_arm_fault(s, val & WSE_HW_FAULT_MODE_MASK, qi);
 		return;
 	}
 	case WSE_REG_SCRUB_OFFSET_LO:
@@ -1339,7 +1340,7 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 		    wafer_scrub(s->wafer, s->scrub_offset, s->scrub_len)) {
 			qemu_log_mask(LOG_GUEST_ERROR, "wse: bad scrub range 0x%" PRIx64 "+0x%" PRIx64 "\n",
 				      s->scrub_offset, s->scrub_len);
-			wse_log_error(s, WSE_STATUS_ERR_FAULT, 0, s->scrub_offset);
+			wse_log_error(s, WSE_HW_STATUS_ERR_FAULT, 0, s->scrub_offset);
 		}
 		return;
 	case WSE_REG_SRAM_WINDOW_LO:
@@ -1465,12 +1466,12 @@ static void wse_realize(PCIDevice *pdev, Error **errp)
 	if (!wse_check_props(s, errp) || !wse_create_wafer(s, errp))
 		return;
 	s->serial_number = wse_parse_serial(s->serial);
-	s->caps = WSE_CAP_F16 | WSE_CAP_BF16 | WSE_CAP_FUSED_LAYER | WSE_CAP_FAULT_INJECT |
-		  WSE_CAP_MAP_TREE;
-	if (wafer_weight_bytes(WSE_DTYPE_Q8_0, 1, WSE_Q8_0_BLOCK))
-		s->caps |= WSE_CAP_Q8_0;
+	s->caps = WSE_HW_CAP_F16 | WSE_HW_CAP_BF16 | WSE_HW_CAP_FUSED_LAYER | WSE_HW_CAP_FAULT_INJECT |
+		  WSE_HW_CAP_MAP_TREE;
+	if (wafer_weight_bytes(WSE_HW_DTYPE_Q8_0, 1, WSE_Q8_0_BLOCK))
+		s->caps |= WSE_HW_CAP_Q8_0;
 	if (s->sram_window_enabled)
-		s->caps |= WSE_CAP_SRAM_WINDOW;
+		s->caps |= WSE_HW_CAP_SRAM_WINDOW;
 
 	pdev->config[PCI_INTERRUPT_PIN] = 0;
 	if (pcie_endpoint_cap_init(pdev, 0x80) < 0) {
@@ -1498,7 +1499,7 @@ static void wse_realize(PCIDevice *pdev, Error **errp)
 	for (i = 0; i < WSE_MAX_QUEUES; i++)
 		wse_queue_clear(&s->queues[i], false);
 	s->exec_queue = WSE_NO_QUEUE;
-	s->status = WSE_STATUS_READY;
+	s->status = WSE_HW_DEV_READY;
 	s->stopping = false;
 	s->startup_faults_armed = false;
 	qemu_thread_create(&s->worker, "wse-worker", wse_worker, s, QEMU_THREAD_JOINABLE);

@@ -89,15 +89,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 	uint64_t v;
 	int c;
 
-	*o = (struct options){ .dtype = WSE_DTYPE_F32, .mib = 512, .reps = 5 };
+	*o = (struct options){ .dtype = WSE_HW_DTYPE_F32, .mib = 512, .reps = 5 };
 	while ((c = getopt_long(argc, argv, "d:m:t:r:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			o->dtype = WSE_DTYPE_COUNT;
-			for (uint32_t i = 0; i < WSE_DTYPE_COUNT; i++)
+			o->dtype = WSE_HW_DTYPE_COUNT;
+			for (uint32_t i = 0; i < WSE_HW_DTYPE_COUNT; i++)
 				if (!strcmp(optarg, names[i]))
 					o->dtype = i;
-			if (o->dtype == WSE_DTYPE_COUNT) {
+			if (o->dtype == WSE_HW_DTYPE_COUNT) {
 				fprintf(stderr, "wse-wafer-bench: --dtype must be f32, f16, bf16 or q8_0, not \"%s\"\n",
 					optarg);
 				return -1;
@@ -239,13 +239,13 @@ static void fill_weights(uint8_t *p, uint32_t dtype, uint64_t rows, uint64_t col
 
 	for (uint64_t i = 0; i < n; i++) {
 		switch (dtype) {
-		case WSE_DTYPE_F32:
+		case WSE_HW_DTYPE_F32:
 			((float *)p)[i] = rnd();
 			break;
-		case WSE_DTYPE_F16:
+		case WSE_HW_DTYPE_F16:
 			((uint16_t *)p)[i] = wafer_f32_to_f16(rnd());
 			break;
-		case WSE_DTYPE_BF16:
+		case WSE_HW_DTYPE_BF16:
 			((uint16_t *)p)[i] = wafer_f32_to_bf16(rnd());
 			break;
 		default:
@@ -441,7 +441,7 @@ static int host_benchmarks(const struct options *o)
 	struct wse_hw_op_layer layer = {
 		.hdr = { .op = WSE_OP_LAYER, .length = sizeof(layer) },
 		.dim = 2048, .hidden_dim = 5632, .n_heads = 32, .n_kv_heads = 8, .head_dim = 64,
-		.n_tokens = 1, .pos = 511, .kv_capacity = 1024, .wtype = WSE_DTYPE_F16,
+		.n_tokens = 1, .pos = 511, .kv_capacity = 1024, .wtype = WSE_HW_DTYPE_F16,
 		.eps = 1e-5f, .rope_theta = 10000.0f,
 	};
 	uint64_t qw = 2048ull * 2048 * 2, kvw = 512ull * 2048 * 2, fw = 5632ull * 2048 * 2;
@@ -461,7 +461,7 @@ static int host_benchmarks(const struct options *o)
 	layer.w_up = layer.w_gate + fw;
 	layer.w_down = layer.w_up + fw;
 	if (layer.w_down + fw <= info.sram_bytes) {
-		fill_weights(wafer_sram(w, layer.wq, layer.w_down + fw - layer.wq), WSE_DTYPE_F16, 1,
+		fill_weights(wafer_sram(w, layer.wq, layer.w_down + fw - layer.wq), WSE_HW_DTYPE_F16, 1,
 			     (layer.w_down + fw - layer.wq) / 2);
 		/* 2 flops per 2-byte weight, plus attention over 512 keys. */
 		bench_op(w, &layer, o->reps, "fused layer, dim 2048, f16, 1 token at 511",
@@ -531,7 +531,7 @@ static void llama_prediction(const struct wafer_info *info, const struct llama *
 			 .region = { 0, 0, tile.w, tile.h } },
 		.dim = m->dim, .hidden_dim = m->hidden, .n_heads = m->n_heads, .n_kv_heads = m->n_kv,
 		.head_dim = m->head_dim, .n_tokens = 1, .pos = ctx - 1, .kv_capacity = ctx,
-		.wtype = WSE_DTYPE_BF16, .eps = 1e-5f, .rope_theta = 500000.0f,
+		.wtype = WSE_HW_DTYPE_BF16, .eps = 1e-5f, .rope_theta = 500000.0f,
 	};
 	struct wse_hw_op_copy hop = { .hdr = { .op = WSE_OP_COPY, .length = sizeof(hop),
 					       .region = layer.hdr.region },
@@ -539,7 +539,7 @@ static void llama_prediction(const struct wafer_info *info, const struct llama *
 	struct wse_hw_op_embed embed = { .hdr = { .op = WSE_OP_EMBED, .length = sizeof(embed),
 						  .region = layer.hdr.region },
 					 .dim = m->dim, .vocab = m->vocab, .n_tokens = 1,
-					 .wtype = WSE_DTYPE_BF16 };
+					 .wtype = WSE_HW_DTYPE_BF16 };
 	struct wse_hw_op_rmsnorm norm = { .hdr = { .op = WSE_OP_RMSNORM, .length = sizeof(norm),
 						   .region = layer.hdr.region },
 					  .dim = m->dim, .rows = 1, .eps = 1e-5f };
@@ -547,7 +547,7 @@ static void llama_prediction(const struct wafer_info *info, const struct llama *
 	struct wse_hw_op_matmul head = { .hdr = { .op = WSE_OP_MATMUL, .length = sizeof(head),
 						  .region = layer.hdr.region },
 					 .rows = (m->vocab + table_tiles - 1) / table_tiles,
-					 .cols = m->dim, .batch = 1, .wtype = WSE_DTYPE_BF16 };
+					 .cols = m->dim, .batch = 1, .wtype = WSE_HW_DTYPE_BF16 };
 	struct wse_hw_op_argmax am = { .hdr = { .op = WSE_OP_ARGMAX, .length = sizeof(am),
 						.region = layer.hdr.region },
 				       .n = m->vocab, .rows = 1 };

@@ -13,11 +13,11 @@
  *  - Inputs may overlap each other freely.
  *  - Any other overlap of an operand the op writes with another operand
  *    (e.g. a matmul whose y overlaps x, or attention writing over q) is
- *    rejected with WSE_STATUS_ERR_FAULT, since its result would depend on
+ *    rejected with WSE_HW_STATUS_ERR_FAULT, since its result would depend on
  *    the order in which the host happens to compute.
  * Operands must also be aligned to their element size (4 bytes for fp32
  * and uint32 data, 2 for fp16/bf16 weights; q8_0 has no constraint), as
- * the wafer moves 32-bit wavelets: WSE_STATUS_ERR_FAULT otherwise.
+ * the wafer moves 32-bit wavelets: WSE_HW_STATUS_ERR_FAULT otherwise.
  */
 #include <errno.h>
 #include <math.h>
@@ -174,12 +174,12 @@ uint64_t wafer_weight_bytes(uint32_t dtype, uint64_t rows, uint64_t cols)
 	if (__builtin_mul_overflow(rows, cols, &elems))
 		return 0;
 	switch (dtype) {
-	case WSE_DTYPE_F32:
+	case WSE_HW_DTYPE_F32:
 		return __builtin_mul_overflow(elems, 4, &bytes) ? 0 : bytes;
-	case WSE_DTYPE_F16:
-	case WSE_DTYPE_BF16:
+	case WSE_HW_DTYPE_F16:
+	case WSE_HW_DTYPE_BF16:
 		return __builtin_mul_overflow(elems, 2, &bytes) ? 0 : bytes;
-	case WSE_DTYPE_Q8_0:
+	case WSE_HW_DTYPE_Q8_0:
 		if (cols % WSE_Q8_0_BLOCK)
 			return 0;
 		return __builtin_mul_overflow(elems / WSE_Q8_0_BLOCK, WSE_Q8_0_BLOCK_BYTES, &bytes) ?
@@ -223,7 +223,7 @@ static uint64_t f32_bytes(uint64_t a, uint64_t b, uint64_t c)
 
 static uint32_t dtype_align(uint32_t dtype)
 {
-	return dtype == WSE_DTYPE_F32 ? 4 : dtype == WSE_DTYPE_Q8_0 ? 1 : 2;
+	return dtype == WSE_HW_DTYPE_F32 ? 4 : dtype == WSE_HW_DTYPE_Q8_0 ? 1 : 2;
 }
 
 static const uint16_t record_size[WSE_OP_COUNT] = {
@@ -252,8 +252,8 @@ static int valid_theta(float theta)
 	return isfinite(theta) && theta > 0;
 }
 
-#define SHAPE_ERR (-WSE_STATUS_ERR_SHAPE)
-#define STREAM_ERR (-WSE_STATUS_ERR_STREAM)
+#define SHAPE_ERR (-WSE_HW_STATUS_ERR_SHAPE)
+#define STREAM_ERR (-WSE_HW_STATUS_ERR_STREAM)
 
 static int list_matmul(struct wse_hw_op_matmul *op, struct operand_list *list)
 {
@@ -261,7 +261,7 @@ static int list_matmul(struct wse_hw_op_matmul *op, struct operand_list *list)
 
 	if (op->hdr.flags & ~WSE_MATMUL_ACCUMULATE)
 		return STREAM_ERR;
-	if (!op->rows || !op->cols || !op->batch || op->wtype >= WSE_DTYPE_COUNT)
+	if (!op->rows || !op->cols || !op->batch || op->wtype >= WSE_HW_DTYPE_COUNT)
 		return SHAPE_ERR;
 	w = wafer_weight_bytes(op->wtype, op->rows, op->cols);
 	x = f32_bytes(op->batch, op->cols, 1);
@@ -347,7 +347,7 @@ static int list_embed(struct wse_hw_op_embed *op, struct operand_list *list)
 
 	if (op->hdr.flags)
 		return STREAM_ERR;
-	if (!op->dim || !op->vocab || !op->n_tokens || op->wtype >= WSE_DTYPE_COUNT)
+	if (!op->dim || !op->vocab || !op->n_tokens || op->wtype >= WSE_HW_DTYPE_COUNT)
 		return SHAPE_ERR;
 	table = wafer_weight_bytes(op->wtype, op->vocab, op->dim);
 	out = f32_bytes(op->n_tokens, op->dim, 1);
@@ -421,7 +421,7 @@ static int list_layer(struct wse_hw_op_layer *op, struct operand_list *list)
 	if (!op->dim || !op->hidden_dim || !op->n_heads || !op->n_kv_heads || !op->head_dim ||
 	    !op->n_tokens || op->head_dim % 2 || op->n_heads % op->n_kv_heads ||
 	    (uint64_t)op->pos + op->n_tokens > op->kv_capacity ||
-	    op->wtype >= WSE_DTYPE_COUNT || !valid_eps(op->eps) || !valid_theta(op->rope_theta))
+	    op->wtype >= WSE_HW_DTYPE_COUNT || !valid_eps(op->eps) || !valid_theta(op->rope_theta))
 		return SHAPE_ERR;
 	/* The steps of the layer (wafer_layer_steps) must be expressible as records. */
 	if (q_dim > UINT32_MAX || kv_dim > UINT32_MAX ||
@@ -462,7 +462,7 @@ static int list_operands(void *record, struct operand_list *list)
 
 	list->n = 0;
 	if (code >= WSE_OP_COUNT)
-		return -WSE_STATUS_ERR_OPCODE;
+		return -WSE_HW_STATUS_ERR_OPCODE;
 	if (op->hdr.length != record_size[code])
 		return STREAM_ERR;
 	switch (code) {
@@ -499,7 +499,7 @@ static int list_operands(void *record, struct operand_list *list)
 	case WSE_OP_LAYER:
 		return list_layer(&op->layer, list);
 	default:
-		return -WSE_STATUS_ERR_OPCODE;
+		return -WSE_HW_STATUS_ERR_OPCODE;
 	}
 }
 
@@ -526,15 +526,15 @@ int wafer_resolve_region(const struct wafer *wafer, const struct wse_hw_op_hdr *
 
 	if (!r->w && !r->h) {
 		if (r->x || r->y)
-			return WSE_STATUS_ERR_REGION;
+			return WSE_HW_STATUS_ERR_REGION;
 		*region = (struct wafer_region){ 0, 0, wafer->grid_w, wafer->grid_h };
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	}
 	if (!r->w || !r->h || (uint32_t)r->x + r->w > wafer->grid_w ||
 	    (uint32_t)r->y + r->h > wafer->grid_h)
-		return WSE_STATUS_ERR_REGION;
+		return WSE_HW_STATUS_ERR_REGION;
 	*region = (struct wafer_region){ r->x, r->y, r->w, r->h };
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 static int exact_alias_allowed(uint16_t code)
@@ -553,10 +553,10 @@ static int check_operands(const struct wafer *wafer, uint16_t code,
 			continue;
 		if (*o->addr > wafer->sram_bytes || o->bytes > wafer->sram_bytes - *o->addr ||
 		    *o->addr % o->align)
-			return WSE_STATUS_ERR_FAULT;
+			return WSE_HW_STATUS_ERR_FAULT;
 	}
 	if (code == WSE_OP_COPY)
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	for (int i = 0; i < list->n; i++) {
 		const struct operand_info *o = &list->op[i];
 
@@ -570,10 +570,10 @@ static int check_operands(const struct wafer *wafer, uint16_t code,
 				continue;
 			if (exact_alias_allowed(code) && *o->addr == *p->addr && o->bytes == p->bytes)
 				continue;
-			return WSE_STATUS_ERR_FAULT;
+			return WSE_HW_STATUS_ERR_FAULT;
 		}
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 /*
@@ -654,7 +654,7 @@ static int exec_layer(struct wafer *wafer, const struct wse_hw_op_layer *layer, 
 			return st;
 		*cycles += step_cycles;
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 /* Validates, checks and runs one record that the model owns a copy of. */
@@ -677,11 +677,11 @@ static int exec_record(struct wafer *wafer, union wafer_record *op, uint64_t *cy
 	if (op->hdr.op == WSE_OP_LAYER)
 		return exec_layer(wafer, &op->layer, cycles);
 	if (wafer_stopping(wafer))
-		return WSE_STATUS_ERR_ABORTED;
+		return WSE_HW_STATUS_ERR_ABORTED;
 	st = wafer_run_op(wafer, op);
 	/* The kernels return early when told to stop; what they left is not a result. */
 	if (!st && wafer_stop_seen(wafer))
-		st = WSE_STATUS_ERR_ABORTED;
+		st = WSE_HW_STATUS_ERR_ABORTED;
 	if (!st)
 		*cycles = wafer_timing_cycles(op, &region);
 	return st;

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 
 enum wafer_preset {
 	WAFER_PRESET_SMALL = 0,	/* 64 x 64 PEs, 256 KiB each: 1 GiB, for tests */
@@ -71,7 +72,7 @@ struct wafer_operand {
  * operands. op points at a whole record of hdr.length bytes, which the
  * caller has checked is at least sizeof(struct wse_hw_op_hdr) and not past
  * the stream end. Returns the number of operands, or a negative
- * enum wse_hw_status (-WSE_STATUS_ERR_OPCODE, _STREAM, _SHAPE).
+ * enum wse_hw_status (-WSE_HW_STATUS_ERR_OPCODE, _STREAM, _SHAPE).
  * WSE_OP_COPY and WSE_OP_NOP are described too (COPY: src then dst).
  */
 int wafer_op_operands(void *op, struct wafer_operand operands[WAFER_MAX_OPERANDS]);
@@ -79,7 +80,7 @@ int wafer_op_operands(void *op, struct wafer_operand operands[WAFER_MAX_OPERANDS
 /*
  * Executes a record whose address fields are SRAM byte offsets (the caller
  * translated them). WSE_OP_COPY here copies SRAM to SRAM. Returns
- * WSE_STATUS_OK or an error status; *cycles gets the modelled cost.
+ * WSE_HW_STATUS_OK or an error status; *cycles gets the modelled cost.
  */
 int wafer_exec(struct wafer *wafer, void *op, uint64_t *cycles);
 
@@ -93,7 +94,7 @@ typedef int wafer_stop_fn(void *ctx);
 /*
  * wafer_exec() that gives up early: every row, head, tile or chunk of at
  * most WAFER_STOP_GRAIN elements it asks stop(ctx), and once that returns
- * non-zero it returns WSE_STATUS_ERR_ABORTED with the outputs partly
+ * non-zero it returns WSE_HW_STATUS_ERR_ABORTED with the outputs partly
  * written. Work between two questions is one chunk, or one weight row of a
  * matmul (its dot product is never split, to keep its sum in order):
  * microseconds to milliseconds on model shapes (docs/hw-spec.md section 8).

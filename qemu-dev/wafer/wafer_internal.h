@@ -61,7 +61,7 @@ void wafer_pool_run(struct wafer_pool *pool, wafer_task_fn *fn, void *ctx,
 typedef float wafer_dot_fn(const void *w, const float *x, uint64_t n);
 
 struct wafer_kernels {
-	wafer_dot_fn *dot[WSE_DTYPE_COUNT];
+	wafer_dot_fn *dot[WSE_HW_DTYPE_COUNT];
 	/* y[i] += a * x[i] */
 	void (*axpy)(float *y, float a, const float *x, uint64_t n);
 	const char *name;	/* "avx2" or "portable" */
@@ -147,7 +147,7 @@ struct wafer_region {
 };
 
 /*
- * WSE_STATUS_OK and the resolved region, or WSE_STATUS_ERR_REGION when the
+ * WSE_HW_STATUS_OK and the resolved region, or WSE_HW_STATUS_ERR_REGION when the
  * record's region does not lie inside the grid.
  */
 int wafer_resolve_region(const struct wafer *wafer, const struct wse_hw_op_hdr *hdr,

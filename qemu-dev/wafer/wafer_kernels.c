@@ -304,18 +304,18 @@ static int cpu_has_avx2(void)
 
 void wafer_kernels_init(struct wafer_kernels *kernels, int allow_simd)
 {
-	kernels->dot[WSE_DTYPE_F32] = dot_f32_portable;
-	kernels->dot[WSE_DTYPE_F16] = dot_f16_portable;
-	kernels->dot[WSE_DTYPE_BF16] = dot_bf16_portable;
-	kernels->dot[WSE_DTYPE_Q8_0] = dot_q8_0_portable;
+	kernels->dot[WSE_HW_DTYPE_F32] = dot_f32_portable;
+	kernels->dot[WSE_HW_DTYPE_F16] = dot_f16_portable;
+	kernels->dot[WSE_HW_DTYPE_BF16] = dot_bf16_portable;
+	kernels->dot[WSE_HW_DTYPE_Q8_0] = dot_q8_0_portable;
 	kernels->axpy = axpy_portable;
 	kernels->name = "portable";
 #ifdef WAFER_HAVE_X86_SIMD
 	if (allow_simd && cpu_has_avx2()) {
-		kernels->dot[WSE_DTYPE_F32] = dot_f32_avx2;
-		kernels->dot[WSE_DTYPE_F16] = dot_f16_avx2;
-		kernels->dot[WSE_DTYPE_BF16] = dot_bf16_avx2;
-		kernels->dot[WSE_DTYPE_Q8_0] = dot_q8_0_avx2;
+		kernels->dot[WSE_HW_DTYPE_F32] = dot_f32_avx2;
+		kernels->dot[WSE_HW_DTYPE_F16] = dot_f16_avx2;
+		kernels->dot[WSE_HW_DTYPE_BF16] = dot_bf16_avx2;
+		kernels->dot[WSE_HW_DTYPE_Q8_0] = dot_q8_0_avx2;
 		kernels->axpy = axpy_avx2;
 		kernels->name = "avx2";
 	}

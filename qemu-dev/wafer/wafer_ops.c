@@ -257,7 +257,7 @@ static void attention_units(void *ctx, uint64_t begin, uint64_t end)
 			float block_max = -INFINITY;
 
 			for (uint64_t j = 0; j < nb; j++) {
-				scores[j] = job->k->dot[WSE_DTYPE_F32](kc + (j0 + j) * job->kv_row,
+				scores[j] = job->k->dot[WSE_HW_DTYPE_F32](kc + (j0 + j) * job->kv_row,
 								     q, hd) * job->scale;
 				block_max = fmaxf(block_max, scores[j]);
 			}
@@ -317,14 +317,14 @@ static void embed_cols(const uint8_t *row, uint32_t wtype, float *out, uint64_t 
 	const uint16_t *h = (const uint16_t *)row;
 
 	switch (wtype) {
-	case WSE_DTYPE_F32:
+	case WSE_HW_DTYPE_F32:
 		memcpy(out + i0, row + i0 * sizeof(float), (i1 - i0) * sizeof(float));
 		break;
-	case WSE_DTYPE_F16:
+	case WSE_HW_DTYPE_F16:
 		for (uint64_t i = i0; i < i1; i++)
 			out[i] = wafer_f16_to_f32(h[i]);
 		break;
-	case WSE_DTYPE_BF16:
+	case WSE_HW_DTYPE_BF16:
 		for (uint64_t i = i0; i < i1; i++)
 			out[i] = wafer_bf16_to_f32(h[i]);
 		break;
@@ -371,14 +371,14 @@ static int run_embed(struct wafer *wafer, const struct wse_hw_op_embed *op)
 	 */
 	for (uint32_t t = 0; t < op->n_tokens; t++)
 		if (load_token(&tokens[t]) >= op->vocab)
-			return WSE_STATUS_ERR_SHAPE;
+			return WSE_HW_STATUS_ERR_SHAPE;
 	for (uint32_t t0 = 0, n; t0 < op->n_tokens; t0 += n) {
 		n = op->n_tokens - t0 < EMBED_IDS ? op->n_tokens - t0 : EMBED_IDS;
 		for (uint32_t i = 0; i < n; i++) {
 			ids[i] = load_token(&tokens[t0 + i]);
 			/* Rewritten through BAR2 since the first pass: stop here. */
 			if (ids[i] >= op->vocab)
-				return WSE_STATUS_ERR_SHAPE;
+				return WSE_HW_STATUS_ERR_SHAPE;
 		}
 		for (uint32_t i = 0; i < n; i++) {
 			const uint8_t *row = table + ids[i] * row_bytes;
@@ -388,11 +388,11 @@ static int run_embed(struct wafer *wafer, const struct wse_hw_op_embed *op)
 				c1 = chunk_end(c0, op->dim);
 				embed_cols(row, op->wtype, dst, c0, c1);
 				if (wafer_tick(&ticker, c1 - c0))
-					return WSE_STATUS_OK;
+					return WSE_HW_STATUS_OK;
 			}
 		}
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 /* NaN ranks below every number; equal values rank by lower index first. */
@@ -559,51 +559,51 @@ int wafer_run_op(struct wafer *wafer, const union wafer_record *op)
 {
 	switch (op->hdr.op) {
 	case WSE_OP_NOP:
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_COPY:
 		copy_sram(wafer, op->copy.dst, op->copy.src, op->copy.bytes);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_MATMUL:
 		run_matmul(wafer, &op->matmul);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_RMSNORM:
 		rmsnorm_rows(wafer, f32_at(wafer, op->rmsnorm.x), f32_at(wafer, op->rmsnorm.w),
 			     f32_at(wafer, op->rmsnorm.y), op->rmsnorm.dim, op->rmsnorm.rows,
 			     op->rmsnorm.eps);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_ROPE:
 		rope_rows(wafer, f32_at(wafer, op->rope.x), op->rope.n_heads, op->rope.head_dim,
 			  op->rope.rows, op->rope.pos, op->rope.theta);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_ATTENTION:
 		run_attention(wafer, &op->attention);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_SILU_MUL:
 		silu_mul(wafer, f32_at(wafer, op->silu_mul.gate), f32_at(wafer, op->silu_mul.up),
 			 f32_at(wafer, op->silu_mul.out), op->silu_mul.n);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_ADD:
 		add(wafer, f32_at(wafer, op->add.a), f32_at(wafer, op->add.b),
 		    f32_at(wafer, op->add.out), op->add.n);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_EMBED:
 		return run_embed(wafer, &op->embed);
 	case WSE_OP_SOFTMAX:
 		softmax_rows(wafer, f32_at(wafer, op->softmax.x), f32_at(wafer, op->softmax.y),
 			     op->softmax.n, op->softmax.rows);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_ARGMAX:
 		argmax_rows(wafer, f32_at(wafer, op->argmax.x),
 			    (uint32_t *)(wafer->sram + op->argmax.out), op->argmax.n,
 			    op->argmax.rows);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	case WSE_OP_TOPK:
 		topk_rows(wafer, f32_at(wafer, op->topk.x),
 			  (uint32_t *)(wafer->sram + op->topk.out_index),
 			  f32_at(wafer, op->topk.out_value), op->topk.n, op->topk.k, op->topk.rows);
-		return WSE_STATUS_OK;
+		return WSE_HW_STATUS_OK;
 	default:
 		/* LAYER runs as its steps in wafer.c; nothing else gets here. */
-		return WSE_STATUS_ERR_OPCODE;
+		return WSE_HW_STATUS_ERR_OPCODE;
 	}
 }

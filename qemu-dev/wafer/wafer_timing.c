@@ -61,8 +61,8 @@ static uint64_t cycles_of(const struct cost *c, const struct wafer_region *r)
 
 static double dtype_bytes(uint32_t dtype)
 {
-	return dtype == WSE_DTYPE_F32 ? 4.0 :
-	       dtype == WSE_DTYPE_Q8_0 ? (double)WSE_Q8_0_BLOCK_BYTES / WSE_Q8_0_BLOCK : 2.0;
+	return dtype == WSE_HW_DTYPE_F32 ? 4.0 :
+	       dtype == WSE_HW_DTYPE_Q8_0 ? (double)WSE_Q8_0_BLOCK_BYTES / WSE_Q8_0_BLOCK : 2.0;
 }
 
 /*
@@ -77,7 +77,7 @@ static void cost_matmul(const struct wse_hw_op_matmul *op, const struct wafer_re
 	double rows = op->rows, cols = op->cols, batch = op->batch;
 	double flops = 2 * rows * cols * batch;
 
-	if (op->wtype == WSE_DTYPE_F32)
+	if (op->wtype == WSE_HW_DTYPE_F32)
 		c->flops32 = flops;
 	else
 		c->flops16 = flops;

@@ -7,7 +7,7 @@ KSFT_CFLAGS   = $(CFLAGS_USER) $(shell pkg-config --cflags libdrm 2>/dev/null ||
 KSFT_TESTS   := wse_abi_test wse_isolation_test wse_recovery_test wse_hostile_test \
 		wse_lifecycle_test
 KSFT_BINS    := $(addprefix $(BUILD)/tests/kselftest/,$(KSFT_TESTS))
-KSFT_HEADERS := tests/kselftest/wse_util.h uapi/wse_accel.h qemu-dev/wse_hw.h
+KSFT_HEADERS := tests/kselftest/wse_util.h uapi/wse_accel.h include/wse/hw_device.h include/wse/hw_ops.h
 
 .PHONY: kselftest
 kselftest: $(KSFT_BINS) $(BUILD)/tests/kselftest/run-in-vm.sh

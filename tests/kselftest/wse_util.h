@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 #include "uapi/wse_accel.h"
-#include "qemu-dev/wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 
 #define WSE_PAGE 4096u
 

@@ -17,7 +17,8 @@
 #include "libqos/pci-pc.h"
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
-#include "../../hw/misc/wse/wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 
 #define WSE_DEVFN		QPCI_DEVFN(4, 0)
 #define POLL_DEADLINE_US	(20 * G_USEC_PER_SEC)
@@ -187,10 +188,10 @@ static void contexts_setup(T *t)
 	}
 	t->maps = alloc_zeroed(t, 8 * sizeof(struct wse_hw_map));
 	put_map(t, t->maps, 0, SRAM_DVA, SRAM_SIZE, SRAM_TARGET,
-		WSE_MAP_SRAM | WSE_MAP_READ | WSE_MAP_WRITE);
-	put_map(t, t->maps, 1, RO_DVA, RO_SIZE, RO_TARGET, WSE_MAP_SRAM | WSE_MAP_READ);
+		WSE_HW_MAP_SRAM | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE);
+	put_map(t, t->maps, 1, RO_DVA, RO_SIZE, RO_TARGET, WSE_HW_MAP_SRAM | WSE_HW_MAP_READ);
 	put_map(t, t->maps, 2, HOST_DVA, HOST_SIZE, t->page_list,
-		WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE);
+		WSE_HW_MAP_HOST | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE);
 	t->bad_maps = alloc_zeroed(t, 8 * sizeof(struct wse_hw_map));
 	t->ctx_table = alloc_zeroed(t, CTX_COUNT * sizeof(struct wse_hw_ctx));
 	put_ctx(t, CTX_GOOD, t->maps, 3, WSE_CTX_VALID);
@@ -308,7 +309,7 @@ static gint64 wait_ready(T *t)
 {
 	gint64 start = g_get_monotonic_time();
 
-	while (!(rd(t, WSE_REG_STATUS) & WSE_STATUS_READY)) {
+	while (!(rd(t, WSE_REG_STATUS) & WSE_HW_DEV_READY)) {
 		g_assert_cmpint(g_get_monotonic_time() - start, <, RESET_WAIT_US);
 		g_usleep(100);
 	}
@@ -422,7 +423,7 @@ static void run_ok(T *t, const Stream *st)
 {
 	struct wse_hw_cqe cqe = run(t, st);
 
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(cqe.op_index, ==, st->ops);
 }
 
@@ -659,10 +660,10 @@ static void test_identity(void)
 	g_assert_cmpuint(qpci_msix_table_size(t->dev), ==, WSE_MSIX_VECTORS(4));
 	g_assert_cmphex(rd(t, WSE_REG_MAGIC), ==, WSE_HW_MAGIC);
 	g_assert_cmphex(rd(t, WSE_REG_VERSION), ==, WSE_HW_VERSION);
-	g_assert_cmphex(rd(t, WSE_REG_CAPS) & (WSE_CAP_F16 | WSE_CAP_BF16 | WSE_CAP_FUSED_LAYER |
-					       WSE_CAP_FAULT_INJECT),
-			==, WSE_CAP_F16 | WSE_CAP_BF16 | WSE_CAP_FUSED_LAYER | WSE_CAP_FAULT_INJECT);
-	g_assert_cmphex(rd(t, WSE_REG_CAPS) & WSE_CAP_SRAM_WINDOW, ==, 0);
+	g_assert_cmphex(rd(t, WSE_REG_CAPS) & (WSE_HW_CAP_F16 | WSE_HW_CAP_BF16 | WSE_HW_CAP_FUSED_LAYER |
+					       WSE_HW_CAP_FAULT_INJECT),
+			==, WSE_HW_CAP_F16 | WSE_HW_CAP_BF16 | WSE_HW_CAP_FUSED_LAYER | WSE_HW_CAP_FAULT_INJECT);
+	g_assert_cmphex(rd(t, WSE_REG_CAPS) & WSE_HW_CAP_SRAM_WINDOW, ==, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_NUM_QUEUES), ==, 4);
 	sram = rd(t, WSE_REG_SRAM_SIZE_LO) | (uint64_t)rd(t, WSE_REG_SRAM_SIZE_HI) << 32;
 	g_assert_cmpuint(sram, ==, (uint64_t)rd(t, WSE_REG_GRID_W) * rd(t, WSE_REG_GRID_H) *
@@ -670,7 +671,7 @@ static void test_identity(void)
 	g_assert_cmpuint(sram, >=, SRAM_TARGET + SRAM_SIZE);
 	g_assert_cmpuint(rd(t, WSE_REG_CLOCK_KHZ), >, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_MAX_CONTEXTS), ==, WSE_MAX_CONTEXTS);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, 0);
 	/* Reading an unknown register and writing a read-only one do nothing. */
 	g_assert_cmphex(rd(t, 0x800), ==, 0);
@@ -689,7 +690,7 @@ static void test_properties(void)
 	g_assert_cmpuint(rd(t, WSE_REG_SRAM_SIZE_LO), ==, 64u << 20);
 	g_assert_cmpuint(rd(t, WSE_REG_SRAM_SIZE_HI), ==, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_SERIAL), ==, 1234);
-	g_assert_cmphex(rd(t, WSE_REG_CAPS) & WSE_CAP_SRAM_WINDOW, ==, WSE_CAP_SRAM_WINDOW);
+	g_assert_cmphex(rd(t, WSE_REG_CAPS) & WSE_HW_CAP_SRAM_WINDOW, ==, WSE_HW_CAP_SRAM_WINDOW);
 	qpci_iomap(t->dev, WSE_BAR_SRAM, &size);
 	g_assert_cmpuint(size, ==, WSE_SRAM_WINDOW_SIZE);
 	/* Queue 15 exists and works. */
@@ -748,7 +749,7 @@ static void test_device_reset(void)
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 1);
 	wr(t, WSE_REG_SRAM_WINDOW_LO, 0x5000);
 	wr(t, WSE_REG_CONTROL, WSE_CONTROL_RESET);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_BASE_LO), ==, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
@@ -760,7 +761,7 @@ static void test_device_reset(void)
 	g_assert_cmpuint(rd(t, WSE_REG_EVQ_SIZE), ==, EVQ_SIZE);
 	t->ev_head = 0;
 	g_assert_true(next_event(t, &ev));
-	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_RESET_DONE);
 	g_assert_cmphex(ev.queue, ==, 0xffffffffu);
 	g_assert_true(qpci_msix_pending(t->dev, WSE_MSIX_EVENT_VECTOR(4)));
 	/* Fully usable again after reprogramming. */
@@ -814,7 +815,7 @@ static void test_sram_scrub(void)
 	wr(t, WSE_REG_SCRUB_OFFSET_LO, (uint32_t)SRAM_TARGET + 100);	/* misaligned */
 	wr(t, WSE_REG_SCRUB, WSE_SCRUB_GO);
 	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, errors + 1);
-	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_STATUS_ERR_FAULT);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_HW_STATUS_ERR_FAULT);
 	wr(t, WSE_REG_SCRUB_OFFSET_LO, 0);
 	wr(t, WSE_REG_SCRUB_OFFSET_HI, 0x1000);		/* far beyond SRAM */
 	wr(t, WSE_REG_SCRUB, WSE_SCRUB_GO);
@@ -836,7 +837,7 @@ static void test_nop(void)
 	seq = submit_cmd(t, 0, WSE_CMD_NOP, 7, 0, 0);
 	cqe = wait_cqe(t, 0);
 	g_assert_cmphex(cqe.seq, ==, seq);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(cqe.flags, ==, WSE_CQE_PHASE);
 	g_assert_cmpuint(cqe.sq_head, ==, 1);
 	g_assert_cmpuint(cqe.context, ==, 7);
@@ -978,7 +979,7 @@ static void test_cq_full_stalls(void)
 	}
 	struct wse_hw_event ev;
 	g_assert_true(next_event(t, &ev));
-	g_assert_cmpuint(ev.type, ==, WSE_EVENT_CQ_OVERFLOW);
+	g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_CQ_OVERFLOW);
 	g_assert_cmpuint(ev.queue, ==, 1);
 	g_assert_cmpuint(qrd(t, 1, WSE_QREG_SQ_HEAD), ==, 3);
 	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS) & WSE_QSTATUS_BUSY, ==, WSE_QSTATUS_BUSY);
@@ -989,7 +990,7 @@ static void test_cq_full_stalls(void)
 	}
 	/* Each time the queue stalls again it says so; nothing else happened. */
 	while (next_event(t, &ev)) {
-		g_assert_cmpuint(ev.type, ==, WSE_EVENT_CQ_OVERFLOW);
+		g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_CQ_OVERFLOW);
 		g_assert_cmpuint(ev.queue, ==, 1);
 	}
 	shutdown_t(t);
@@ -1014,7 +1015,7 @@ static void test_copy_roundtrip(void)
 	st_copy(&st, SRAM_DVA + 0x20001, HOST_DVA + 0x8011, n);
 	st_copy(&st, HOST_DVA + 0x8011, HOST_DVA + 0x10ff3, n);
 	cqe = run(t, &st);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(cqe.op_index, ==, 4);
 	g_assert_cmpuint(cqe.cycles, >, 0);
 	host_read(t, 0x8011, back, n);
@@ -1042,7 +1043,7 @@ static void test_stream_in_sram(void)
 	seq = submit_cmd(t, 0, WSE_CMD_EXEC, CTX_GOOD, SRAM_DVA + 0x8000, inner.len);
 	cqe = wait_cqe(t, 0);
 	g_assert_cmphex(cqe.seq, ==, seq);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(cqe.op_index, ==, 1);
 	download(t, 0x3000, back, sizeof(back));
 	g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
@@ -1089,11 +1090,11 @@ static void matmul_case(uint32_t wtype, bool accumulate)
 	Stream st = { 0 };
 	struct wse_hw_op_matmul *op;
 
-	if (wtype == WSE_DTYPE_F32) {
+	if (wtype == WSE_HW_DTYPE_F32) {
 		upload(t, OFF_A, w, rows * cols * 4);
 	} else {
 		for (int i = 0; i < rows * cols; i++)
-			w16[i] = wtype == WSE_DTYPE_F16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
+			w16[i] = wtype == WSE_HW_DTYPE_F16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
 		upload(t, OFF_A, w16, rows * cols * 2);
 	}
 	upload(t, OFF_B, x, cols * batch * 4);
@@ -1119,17 +1120,17 @@ static void matmul_case(uint32_t wtype, bool accumulate)
 
 static void test_matmul_f32(void)
 {
-	matmul_case(WSE_DTYPE_F32, false);
+	matmul_case(WSE_HW_DTYPE_F32, false);
 }
 
 static void test_matmul_f16(void)
 {
-	matmul_case(WSE_DTYPE_F16, false);
+	matmul_case(WSE_HW_DTYPE_F16, false);
 }
 
 static void test_matmul_bf16_accumulate(void)
 {
-	matmul_case(WSE_DTYPE_BF16, true);
+	matmul_case(WSE_HW_DTYPE_BF16, true);
 }
 
 /*
@@ -1283,7 +1284,7 @@ static void test_embed(void)
 	op->dim = dim;
 	op->vocab = vocab;
 	op->n_tokens = n_tokens;
-	op->wtype = WSE_DTYPE_F32;
+	op->wtype = WSE_HW_DTYPE_F32;
 	run_ok(t, &st);
 	download(t, OFF_C, got, dim * n_tokens * 4);
 	for (int i = 0; i < n_tokens; i++)
@@ -1345,7 +1346,7 @@ static void test_attention(void)
 	op->pos = cap - n_tokens;
 	run_ok(t, &st);
 	op->pos = cap - n_tokens + 1;
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_SHAPE);
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_SHAPE);
 	shutdown_t(t);
 }
 
@@ -1395,7 +1396,7 @@ static void test_layer(void)
 	op->n_tokens = n_tokens;
 	op->pos = pos;
 	op->kv_capacity = cap;
-	op->wtype = WSE_DTYPE_F32;
+	op->wtype = WSE_HW_DTYPE_F32;
 	op->eps = eps;
 	op->rope_theta = theta;
 	uint64_t x_off = op->x - SRAM_DVA, k_off = op->k_cache - SRAM_DVA;
@@ -1480,12 +1481,12 @@ static void test_fault_unmapped(void)
 
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA + 0x100, 4);
 	st_add_op(&st, SRAM_DVA, UNMAPPED_DVA + 0x40, SRAM_DVA, 4);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 1, WSE_EVENT_FAULT,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 1, WSE_HW_EVENT_FAULT,
 		     UNMAPPED_DVA + 0x40);
 	/* Below the first mapping, too. */
 	st = (Stream){ 0 };
 	st_add_op(&st, 0x1000, SRAM_DVA, SRAM_DVA, 4);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT, 0x1000);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT, 0x1000);
 	/* The queue keeps working after a fault. */
 	drain(t, 0);
 	shutdown_t(t);
@@ -1498,16 +1499,16 @@ static void test_fault_crossing_end(void)
 
 	/* 16 bytes starting 8 bytes before the end of the mapping. */
 	st_add_op(&st, SRAM_DVA + SRAM_SIZE - 8, SRAM_DVA, SRAM_DVA + 0x100, 4);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT,
 		     SRAM_DVA + SRAM_SIZE - 8);
 	st = (Stream){ 0 };
 	st_copy(&st, HOST_DVA + HOST_SIZE - 4, SRAM_DVA, 8);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT,
 		     HOST_DVA + HOST_SIZE - 4);
 	/* A huge length must fault, not wrap around. */
 	st = (Stream){ 0 };
 	st_copy(&st, SRAM_DVA + 0x1000, SRAM_DVA, ~0ull - 0x800);
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_FAULT);
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_FAULT);
 	drain(t, 0);
 	shutdown_t(t);
 }
@@ -1520,11 +1521,11 @@ static void test_fault_read_only(void)
 	/* Reading a read-only mapping is fine, writing it faults. */
 	st_add_op(&st, RO_DVA, RO_DVA + 0x100, SRAM_DVA, 16);
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, RO_DVA + 0x200, 16);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 1, WSE_EVENT_FAULT,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 1, WSE_HW_EVENT_FAULT,
 		     RO_DVA + 0x200);
 	st = (Stream){ 0 };
 	st_copy(&st, HOST_DVA, RO_DVA, 64);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT, RO_DVA);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT, RO_DVA);
 	shutdown_t(t);
 }
 
@@ -1534,11 +1535,11 @@ static void test_fault_host_compute(void)
 	Stream st = { 0 };
 
 	st_add_op(&st, SRAM_DVA, HOST_DVA + 0x100, SRAM_DVA + 0x1000, 8);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT,
 		     HOST_DVA + 0x100);
 	st = (Stream){ 0 };
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, HOST_DVA, 8);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_FAULT, 0, WSE_EVENT_FAULT, HOST_DVA);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_FAULT, 0, WSE_HW_EVENT_FAULT, HOST_DVA);
 	shutdown_t(t);
 }
 
@@ -1550,15 +1551,15 @@ static void test_fault_context(void)
 	struct wse_hw_cqe cqe;
 
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA, 4);
-	expect_error(t, &st, CTX_INVALID, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT, ~0ull);
-	expect_error(t, &st, CTX_COUNT, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT, ~0ull);
-	expect_error(t, &st, 0xffffffffu, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT, ~0ull);
+	expect_error(t, &st, CTX_INVALID, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT, ~0ull);
+	expect_error(t, &st, CTX_COUNT, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT, ~0ull);
+	expect_error(t, &st, 0xffffffffu, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT, ~0ull);
 	/* Too many maps. */
 	put_ctx(t, CTX_BAD_TABLE, t->maps, WSE_CTX_MAX_MAPS + 1, WSE_CTX_VALID);
-	expect_error(t, &st, CTX_BAD_TABLE, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT, ~0ull);
+	expect_error(t, &st, CTX_BAD_TABLE, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT, ~0ull);
 	/* CTX_COUNT 0 disables translation altogether. */
 	wr(t, WSE_REG_CTX_COUNT, 0);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT, ~0ull);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT, ~0ull);
 	wr(t, WSE_REG_CTX_COUNT, WSE_MAX_CONTEXTS + 1);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, 0);
 	wr(t, WSE_REG_CTX_COUNT, CTX_COUNT);
@@ -1566,7 +1567,7 @@ static void test_fault_context(void)
 	seq = submit_cmd(t, 0, WSE_CMD_NOP, 999, 0, 0);
 	cqe = wait_cqe(t, 0);
 	g_assert_cmphex(cqe.seq, ==, seq);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	run_ok(t, &st);
 	shutdown_t(t);
 }
@@ -1575,14 +1576,14 @@ static void test_fault_context(void)
 static void test_fault_bad_map_table(void)
 {
 	T *t = boot(NULL);
-	const uint32_t rw = WSE_MAP_SRAM | WSE_MAP_READ | WSE_MAP_WRITE;
+	const uint32_t rw = WSE_HW_MAP_SRAM | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE;
 	struct { uint64_t dva[2], size[2], target[2]; uint32_t flags[2]; const char *what; } bad[] = {
 		{ { 0x20000, 0x10000 }, { 0x1000, 0x1000 }, { 0, 0x1000 }, { rw, rw }, "unsorted" },
 		{ { 0x10000, 0x11000 }, { 0x2000, 0x1000 }, { 0, 0x4000 }, { rw, rw }, "overlap" },
 		{ { 0x10000, 0x10800 }, { 0x1000, 0x1000 }, { 0, 0x4000 }, { rw, rw }, "unaligned" },
 		{ { 0x10000, 0x20000 }, { 0x1000, 0 }, { 0, 0x4000 }, { rw, rw }, "empty" },
 		{ { 0x10000, 0x20000 }, { 0x1000, 0x1000 }, { 0, 0x4000 },
-		  { rw, rw | WSE_MAP_HOST }, "both kinds" },
+		  { rw, rw | WSE_HW_MAP_HOST }, "both kinds" },
 		{ { 0x10000, 0x20000 }, { 0x1000, 0x1000 }, { 0, 0x4000 },
 		  { rw, 1u << 9 | rw }, "unknown flag" },
 		{ { 0x10000, 0x20000 }, { 0x1000, 0x1000 }, { 0, ~0ull - 0xfff }, { rw, rw },
@@ -1598,16 +1599,16 @@ static void test_fault_bad_map_table(void)
 			put_map(t, t->bad_maps, j, bad[i].dva[j], bad[i].size[j], bad[i].target[j],
 				bad[i].flags[j]);
 		put_ctx(t, CTX_BAD_TABLE, t->bad_maps, 2, WSE_CTX_VALID);
-		expect_error(t, &st, CTX_BAD_TABLE, WSE_STATUS_ERR_CONTEXT, 0, WSE_EVENT_FAULT,
+		expect_error(t, &st, CTX_BAD_TABLE, WSE_HW_STATUS_ERR_CONTEXT, 0, WSE_HW_EVENT_FAULT,
 			     ~0ull);
 	}
 	/* And a good one in the same slot works. */
 	put_map(t, t->bad_maps, 0, 0x10000, 0x1000, 0, rw);
 	put_map(t, t->bad_maps, 1, 0x20000, 0x1000, 0x1000, rw);
 	put_map(t, t->bad_maps, 2, HOST_DVA, HOST_SIZE, t->page_list,
-		WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE);
+		WSE_HW_MAP_HOST | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE);
 	put_ctx(t, CTX_BAD_TABLE, t->bad_maps, 3, WSE_CTX_VALID);
-	g_assert_cmpuint(run_on(t, 0, &st, CTX_BAD_TABLE).status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(run_on(t, 0, &st, CTX_BAD_TABLE).status, ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, G_N_ELEMENTS(bad));
 	shutdown_t(t);
 }
@@ -1624,14 +1625,14 @@ static void test_bad_opcodes(void)
 	seq = submit_cmd(t, 0, 0x77, CTX_GOOD, 0, 0);
 	cqe = wait_cqe(t, 0);
 	g_assert_cmphex(cqe.seq, ==, seq);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_ERR_OPCODE);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_ERR_OPCODE);
 	expect_no_event(t);
 	st_add(&st, WSE_OP_NOP, sizeof(struct wse_hw_op_hdr));
 	st_add(&st, WSE_OP_COUNT, sizeof(struct wse_hw_op_hdr) + 8);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_OPCODE, 1, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_OPCODE, 1, 0, 0);
 	st = (Stream){ 0 };
 	st_add(&st, 0xffff, sizeof(struct wse_hw_op_hdr));
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_OPCODE, 0, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_OPCODE, 0, 0, 0);
 	shutdown_t(t);
 }
 
@@ -1648,15 +1649,15 @@ static void test_bad_stream_lengths(void)
 		struct wse_hw_cqe cqe = wait_cqe(t, 0);
 
 		g_assert_cmphex(cqe.seq, ==, seq);
-		g_assert_cmpuint(cqe.status, ==, WSE_STATUS_ERR_STREAM);
+		g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_ERR_STREAM);
 	}
 	/* The stream must lie in the context's address space. */
 	submit_cmd(t, 0, WSE_CMD_EXEC, CTX_GOOD, UNMAPPED_DVA, 64);
-	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_STATUS_ERR_FAULT);
-	expect_event(t, WSE_EVENT_FAULT, WSE_STATUS_ERR_FAULT, t->next_seq);
+	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_HW_STATUS_ERR_FAULT);
+	expect_event(t, WSE_HW_EVENT_FAULT, WSE_HW_STATUS_ERR_FAULT, t->next_seq);
 	submit_cmd(t, 0, WSE_CMD_EXEC, CTX_GOOD, HOST_DVA + HOST_SIZE - 8, 16);
-	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_STATUS_ERR_FAULT);
-	expect_event(t, WSE_EVENT_FAULT, WSE_STATUS_ERR_FAULT, t->next_seq);
+	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_HW_STATUS_ERR_FAULT);
+	expect_event(t, WSE_HW_EVENT_FAULT, WSE_HW_STATUS_ERR_FAULT, t->next_seq);
 	/* Record lengths: zero, below the header, not a multiple of 8, past the end. */
 	const uint16_t rec_lens[] = { 0, 8, 20, 24 };
 	for (size_t i = 0; i < G_N_ELEMENTS(rec_lens); i++) {
@@ -1664,13 +1665,13 @@ static void test_bad_stream_lengths(void)
 		st_add(&st, WSE_OP_NOP, sizeof(*hdr));
 		hdr = st_add(&st, WSE_OP_NOP, sizeof(*hdr));
 		hdr->length = rec_lens[i];
-		expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_STREAM, 1, 0, 0);
+		expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_STREAM, 1, 0, 0);
 	}
 	/* A record of the wrong size for its op. */
 	st = (Stream){ 0 };
 	st_add(&st, WSE_OP_ADD, sizeof(struct wse_hw_op_add) + 8);
 	run(t, &st);
-	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_STATUS_ERR_STREAM);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_HW_STATUS_ERR_STREAM);
 	shutdown_t(t);
 }
 
@@ -1692,16 +1693,16 @@ static void test_reserved_fields(void)
 		else
 			sqe.reserved[3] = 3;
 		submit(t, 0, &sqe);
-		g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_STATUS_ERR_STREAM);
+		g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_HW_STATUS_ERR_STREAM);
 	}
 	/* Unknown op flags and reserved op fields. */
 	op = st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA, 4);
 	op->hdr.flags = 0x80;
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_STREAM, 0, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_STREAM, 0, 0, 0);
 	st = (Stream){ 0 };
 	op = st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA, 4);
 	op->reserved = 1;
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_STREAM, 0, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_STREAM, 0, 0, 0);
 	shutdown_t(t);
 }
 
@@ -1713,14 +1714,14 @@ static void test_bad_shapes(void)
 	struct wse_hw_op_add *add;
 
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA, 0);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_SHAPE, 0, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_SHAPE, 0, 0, 0);
 	/* Dimensions whose products overflow 64 bits. */
 	st = (Stream){ 0 };
 	mm = st_add(&st, WSE_OP_MATMUL, sizeof(*mm));
 	mm->w = mm->x = mm->y = SRAM_DVA;
 	mm->rows = mm->cols = mm->batch = 0xffffffffu;
-	mm->wtype = WSE_DTYPE_F32;
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_SHAPE);
+	mm->wtype = WSE_HW_DTYPE_F32;
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_SHAPE);
 	expect_no_event(t);
 	/* Large but representable: must fault (beyond the mapping), not allocate. */
 	st = (Stream){ 0 };
@@ -1728,24 +1729,24 @@ static void test_bad_shapes(void)
 	mm->w = mm->x = mm->y = SRAM_DVA;
 	mm->rows = mm->cols = 1u << 20;
 	mm->batch = 1;
-	mm->wtype = WSE_DTYPE_F32;
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_FAULT);
+	mm->wtype = WSE_HW_DTYPE_F32;
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_FAULT);
 	drain_events(t);
 	/* Unknown weight type. */
 	st = (Stream){ 0 };
 	mm = st_add(&st, WSE_OP_MATMUL, sizeof(*mm));
 	mm->w = mm->x = mm->y = SRAM_DVA;
 	mm->rows = mm->cols = mm->batch = 4;
-	mm->wtype = WSE_DTYPE_COUNT;
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_SHAPE);
+	mm->wtype = WSE_HW_DTYPE_COUNT;
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_SHAPE);
 	expect_no_event(t);
 	/* A PE region outside the grid. */
 	st = (Stream){ 0 };
 	add = st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA, 4);
 	add->hdr.region = (struct wse_hw_region){ .x = 60, .y = 0, .w = 10, .h = 1 };
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_REGION, 0, 0, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_REGION, 0, 0, 0);
 	drain(t, 0);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	shutdown_t(t);
 }
 
@@ -1753,7 +1754,7 @@ static void test_bad_shapes(void)
 
 static void inject(T *t, uint32_t mode, uint32_t qi)
 {
-	wr(t, WSE_REG_FAULT_INJECT, mode | qi << WSE_FAULT_QUEUE_SHIFT);
+	wr(t, WSE_REG_FAULT_INJECT, mode | qi << WSE_HW_FAULT_QUEUE_SHIFT);
 }
 
 static void test_inject_hang(void)
@@ -1763,7 +1764,7 @@ static void test_inject_hang(void)
 	struct wse_hw_event ev;
 
 	queue_setup(t, 1, 8);
-	inject(t, WSE_FAULT_HANG_QUEUE, 0);
+	inject(t, WSE_HW_FAULT_HANG_QUEUE, 0);
 	g_assert_cmphex(qrd(t, 0, WSE_QREG_STATUS) & WSE_QSTATUS_HUNG, ==, WSE_QSTATUS_HUNG);
 	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
 	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
@@ -1781,7 +1782,7 @@ static void test_inject_hang(void)
 	g_assert_cmpuint(qrd(t, 0, WSE_QREG_SQ_TAIL), ==, 0);
 	g_assert_cmpuint(qrd(t, 0, WSE_QREG_SIZE), ==, QSIZE);
 	g_assert_true(next_event(t, &ev));
-	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_RESET_DONE);
 	g_assert_cmpuint(ev.queue, ==, 0);
 	queue_restart(t, 0);
 	drain(t, 0);
@@ -1793,7 +1794,7 @@ static void test_inject_hang_device_reset(void)
 {
 	T *t = boot(NULL);
 
-	inject(t, WSE_FAULT_HANG_QUEUE, 0);
+	inject(t, WSE_HW_FAULT_HANG_QUEUE, 0);
 	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
 	wr(t, WSE_REG_CONTROL, WSE_CONTROL_RESET);
 	g_assert_cmphex(qrd(t, 0, WSE_QREG_STATUS), ==, 0);
@@ -1811,11 +1812,11 @@ static void test_inject_fail_dma(void)
 
 	upload(t, 0, data, sizeof(data));
 	/* Armed on queue 1: queue 0 is not affected. */
-	inject(t, WSE_FAULT_FAIL_DMA, 1);
+	inject(t, WSE_HW_FAULT_FAIL_DMA, 1);
 	download(t, 0, back, sizeof(back));
 	g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
-	inject(t, WSE_FAULT_NONE, 1);
-	inject(t, WSE_FAULT_FAIL_DMA, 0);
+	inject(t, WSE_HW_FAULT_NONE, 1);
+	inject(t, WSE_HW_FAULT_FAIL_DMA, 0);
 	/* A command without host DMA leaves the fault armed ... */
 	drain(t, 0);
 	/*
@@ -1823,7 +1824,7 @@ static void test_inject_fail_dma(void)
 	 * host mapping, so the failure hits the fetch: op_index 0.
 	 */
 	st_copy(&st, SRAM_DVA, HOST_DVA, sizeof(data));
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR,
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR,
 		     HOST_DVA + STREAM_OFF);
 	/* One shot: the same command works now. */
 	run_ok(t, &st);
@@ -1835,7 +1836,7 @@ static void test_inject_corrupt_cqe(void)
 	T *t = boot(NULL);
 	uint64_t seq;
 
-	inject(t, WSE_FAULT_CORRUPT_CQE, 0);
+	inject(t, WSE_HW_FAULT_CORRUPT_CQE, 0);
 	seq = submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
 	g_assert_cmphex(wait_cqe(t, 0).seq, !=, seq);
 	seq = submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
@@ -1849,15 +1850,15 @@ static void test_inject_sram_error(void)
 	Stream st = { 0 };
 
 	st_add_op(&st, SRAM_DVA, SRAM_DVA, SRAM_DVA + 0x100, 4);
-	inject(t, WSE_FAULT_SRAM_ERROR, 0);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_SRAM, 0, WSE_EVENT_SRAM_ERROR, ~0ull);
+	inject(t, WSE_HW_FAULT_SRAM_ERROR, 0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_SRAM, 0, WSE_HW_EVENT_SRAM_ERROR, ~0ull);
 	run_ok(t, &st);
 	/* NONE disarms a fault that has not fired yet. */
-	inject(t, WSE_FAULT_SRAM_ERROR, 0);
-	inject(t, WSE_FAULT_NONE, 0);
+	inject(t, WSE_HW_FAULT_SRAM_ERROR, 0);
+	inject(t, WSE_HW_FAULT_NONE, 0);
 	run_ok(t, &st);
 	/* Fault injection aimed at an absent queue is ignored. */
-	inject(t, WSE_FAULT_HANG_QUEUE, 9);
+	inject(t, WSE_HW_FAULT_HANG_QUEUE, 9);
 	drain(t, 0);
 	shutdown_t(t);
 }
@@ -1872,8 +1873,8 @@ static void test_inject_properties(void)
 
 	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS), ==, WSE_QSTATUS_HUNG);
 	submit_cmd(t, 0, WSE_CMD_NOP, 0, 0, 0);
-	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_STATUS_ERR_SRAM);
-	expect_event(t, WSE_EVENT_SRAM_ERROR, WSE_STATUS_ERR_SRAM, t->next_seq);
+	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_HW_STATUS_ERR_SRAM);
+	expect_event(t, WSE_HW_EVENT_SRAM_ERROR, WSE_HW_STATUS_ERR_SRAM, t->next_seq);
 	queue_setup(t, 2, 4);
 	seq = submit_cmd(t, 2, WSE_CMD_NOP, 0, 0, 0);
 	g_assert_cmphex(wait_cqe(t, 2).seq, !=, seq);
@@ -1881,9 +1882,9 @@ static void test_inject_properties(void)
 	host_write(t, 0, data, sizeof(data));
 	st_copy(&st, HOST_DVA, SRAM_DVA, sizeof(data));
 	cqe = run_on(t, 3, &st, CTX_GOOD);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_ERR_DMA);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_ERR_DMA);
 	cqe = run_on(t, 3, &st, CTX_GOOD);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 	shutdown_t(t);
 }
 
@@ -1929,7 +1930,7 @@ static void test_reset_mid_queue(void)
 	/* READY once the running command stopped; it and the NOP never complete. */
 	wr(t, WSE_REG_CONTROL, WSE_CONTROL_RESET);
 	wait_ready(t);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_false(cqe_ready(t, 0, &cqe));
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
 	contexts_setup(t);
@@ -1954,7 +1955,7 @@ static void test_queue_reset_mid_command(void)
 	wait_queue_reset(t, 1);
 	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS), ==, 0);
 	g_assert_false(cqe_ready(t, 1, &cqe));
-	expect_event(t, WSE_EVENT_RESET_DONE, 0, 0);
+	expect_event(t, WSE_HW_EVENT_RESET_DONE, 0, 0);
 	/* Queue 0 was never disturbed. */
 	drain(t, 0);
 	queue_restart(t, 1);
@@ -2022,7 +2023,7 @@ static void test_queue_reset_long_attention(void)
 	g_test_message("RESETTING cleared after %" PRId64 " us more", waited);
 	g_assert_cmphex(qrd(t, 1, WSE_QREG_STATUS), ==, 0);
 	g_assert_true(next_event(t, &ev));
-	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_RESET_DONE);
 	g_assert_cmpuint(ev.queue, ==, 1);
 	g_assert_false(cqe_ready(t, 1, &cqe));
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
@@ -2048,12 +2049,12 @@ static void test_device_reset_long_attention(void)
 	g_assert_cmpint(took, <, MMIO_RETURN_US);
 	waited = wait_ready(t);
 	g_test_message("READY after %" PRId64 " us more", waited);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
 	g_assert_cmpuint(qrd(t, 0, WSE_QREG_ENABLE), ==, 0);
 	t->ev_head = 0;
 	g_assert_true(next_event(t, &ev));
-	g_assert_cmpuint(ev.type, ==, WSE_EVENT_RESET_DONE);
+	g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_RESET_DONE);
 	g_assert_cmphex(ev.queue, ==, 0xffffffffu);
 	contexts_setup(t);
 	queue_setup(t, 0, QSIZE);
@@ -2112,7 +2113,7 @@ static void test_ctx_invalidate(void)
 	}
 	g_assert_true(cqe_ready(t, 0, &cqe));
 	g_assert_cmphex(le64_to_cpu(cqe.seq), ==, seq);
-	g_assert_cmpuint(le32_to_cpu(cqe.status), ==, WSE_STATUS_OK);
+	g_assert_cmpuint(le32_to_cpu(cqe.status), ==, WSE_HW_STATUS_OK);
 	g_assert_cmpuint(le32_to_cpu(cqe.op_index), ==, 300);
 	/* Invalidating a context that is not running is done at once. */
 	seq = submit_long(t, 0, 300, 4);
@@ -2137,20 +2138,20 @@ static void test_counters(void)
 	st_add_op(&st, SRAM_DVA, SRAM_DVA + 0x1000, SRAM_DVA + 0x2000, 1024);
 	for (int i = 0; i < 3; i++) {
 		cqe = run(t, &st);
-		g_assert_cmpuint(cqe.status, ==, WSE_STATUS_OK);
+		g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_OK);
 		g_assert_cmpuint(cqe.cycles, >, 0);
 		total += cqe.cycles;
 	}
 	drain(t, 0);
 	submit_cmd(t, 0, 0x55, 0, 0, 0);
-	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_STATUS_ERR_OPCODE);
+	g_assert_cmpuint(wait_cqe(t, 0).status, ==, WSE_HW_STATUS_ERR_OPCODE);
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 5);
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_HI), ==, 0);
 	cycles = rd(t, WSE_REG_CYCLES_LO);
 	cycles |= (uint64_t)rd(t, WSE_REG_CYCLES_HI) << 32;
 	g_assert_cmpuint(cycles, ==, total);
 	g_assert_cmpuint(rd(t, WSE_REG_ERR_COUNT), ==, 1);
-	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_STATUS_ERR_OPCODE);
+	g_assert_cmpuint(rd(t, WSE_REG_ERR_STATUS), ==, WSE_HW_STATUS_ERR_OPCODE);
 	shutdown_t(t);
 }
 
@@ -2164,16 +2165,16 @@ static void test_event_ring_overflow(void)
 	evq_setup(t, 4);
 	st_add_op(&st, UNMAPPED_DVA, SRAM_DVA, SRAM_DVA, 4);
 	for (int i = 0; i < 5; i++)
-		g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_FAULT);
+		g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_FAULT);
 	/* Three fit (one slot stays empty), two were dropped. */
 	g_assert_cmpuint(rd(t, WSE_REG_EVQ_TAIL), ==, 3);
 	g_assert_cmpuint(rd(t, WSE_REG_EVQ_DROPPED), ==, 2);
 	for (int i = 0; i < 3; i++) {
 		g_assert_true(next_event(t, &ev));
-		g_assert_cmpuint(ev.type, ==, WSE_EVENT_FAULT);
+		g_assert_cmpuint(ev.type, ==, WSE_HW_EVENT_FAULT);
 	}
 	g_assert_false(next_event(t, &ev));
-	g_assert_cmpuint(run(t, &st).status, ==, WSE_STATUS_ERR_FAULT);
+	g_assert_cmpuint(run(t, &st).status, ==, WSE_HW_STATUS_ERR_FAULT);
 	g_assert_true(next_event(t, &ev));
 	g_assert_cmpuint(rd(t, WSE_REG_EVQ_DROPPED), ==, 2);
 	/* Bad ring sizes are refused. */
@@ -2207,21 +2208,21 @@ static void test_dma_to_own_registers(void)
 	/* Data: host page 3 is BAR0 (CONTROL, queue resets, ...), written and read. */
 	aim_host_page(t, t->bar.addr);
 	st_copy(&st, SRAM_DVA, page3, WSE_PAGE_SIZE);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR, page3);
 	st = (Stream){ 0 };
 	st_copy(&st, page3 + 0xa0, SRAM_DVA, 8);
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3 + 0xa0);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR, page3 + 0xa0);
 	aim_host_page(t, 0);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(qrd(t, 0, WSE_QREG_ENABLE), ==, 1);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, CTX_COUNT);
 	/* A page list in BAR0: the stream fetch through it fails. */
 	put_map(t, t->bad_maps, 0, HOST_DVA, HOST_SIZE, t->bar.addr,
-		WSE_MAP_HOST | WSE_MAP_READ | WSE_MAP_WRITE);
+		WSE_HW_MAP_HOST | WSE_HW_MAP_READ | WSE_HW_MAP_WRITE);
 	put_ctx(t, CTX_BAD_TABLE, t->bad_maps, 1, WSE_CTX_VALID);
 	st = (Stream){ 0 };
 	st_copy(&st, HOST_DVA, HOST_DVA + WSE_PAGE_SIZE, 8);
-	expect_error(t, &st, CTX_BAD_TABLE, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR,
+	expect_error(t, &st, CTX_BAD_TABLE, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR,
 		     HOST_DVA + STREAM_OFF);
 	/* A submission ring in BAR0: the entry cannot be fetched. */
 	qwr(t, 1, WSE_QREG_SQ_BASE_LO, (uint32_t)t->bar.addr);
@@ -2235,8 +2236,8 @@ static void test_dma_to_own_registers(void)
 	t->q[1].phase = true;
 	qwr(t, 1, WSE_QREG_SQ_TAIL, 1);
 	cqe = wait_cqe(t, 1);
-	g_assert_cmpuint(cqe.status, ==, WSE_STATUS_ERR_DMA);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmpuint(cqe.status, ==, WSE_HW_STATUS_ERR_DMA);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, CTX_COUNT);
 	/* Still working: a copy to RAM and back. */
 	drain_events(t);
@@ -2349,11 +2350,11 @@ static void test_dma_to_root_port(void)
 	upload(t, 0, &power_off, sizeof(power_off));
 	aim_host_page(t, sltctl_addr & ~(uint64_t)(WSE_PAGE_SIZE - 1));
 	st_copy(&st, SRAM_DVA, dva, sizeof(power_off));
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, dva);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR, dva);
 	g_assert_cmphex(qpci_config_readw(t->rp, exp + PCI_EXP_SLTCTL), ==, sltctl);
 	st = (Stream){ 0 };
 	st_copy(&st, page3, SRAM_DVA + 0x1000, sizeof(data));
-	expect_error(t, &st, CTX_GOOD, WSE_STATUS_ERR_DMA, 0, WSE_EVENT_DMA_ERROR, page3);
+	expect_error(t, &st, CTX_GOOD, WSE_HW_STATUS_ERR_DMA, 0, WSE_HW_EVENT_DMA_ERROR, page3);
 	/* The next COPY to RAM works. */
 	aim_host_page(t, 0);
 	memset(data, 0x3c, sizeof(data));
@@ -2434,7 +2435,7 @@ static void test_msix_power_off_from_worker(void)
 	qpci_device_enable(t->dev);
 	t->bar = qpci_iomap(t->dev, WSE_BAR_REGS, &size);
 	qpci_msix_enable(t->dev);
-	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_STATUS_READY);
+	g_assert_cmphex(rd(t, WSE_REG_STATUS), ==, WSE_HW_DEV_READY);
 	g_assert_cmpuint(rd(t, WSE_REG_CTX_COUNT), ==, 0);
 	g_assert_cmpuint(rd(t, WSE_REG_CMDS_DONE_LO), ==, 0);
 	evq_setup(t, EVQ_SIZE);

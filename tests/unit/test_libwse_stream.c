@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "libwse/wse.h"
-#include "qemu-dev/wse_hw.h"
+#include "wse/hw_device.h"
+#include "wse/hw_ops.h"
 #include "tests/tap.h"
 
 static wse_stream *s;
@@ -53,7 +54,7 @@ static void test_records(void)
 	rec = (const void *)last_hdr(sizeof(*rec));
 	TAP_OK(rec->hdr.op == WSE_OP_MATMUL && rec->hdr.length == 56 &&
 	       rec->hdr.flags == WSE_MATMUL_ACCUMULATE && rec->rows == 8 && rec->cols == 64 &&
-	       rec->batch == 2 && rec->wtype == WSE_DTYPE_F16 && rec->w == 0x100000 &&
+	       rec->batch == 2 && rec->wtype == WSE_HW_DTYPE_F16 && rec->w == 0x100000 &&
 	       rec->x == 0x200000 && rec->y == 0x300000,
 	       "matmul record carries every field and the ACCUMULATE flag");
 	TAP_OK(wse_stream_ops(s) == 3 && wse_stream_length(s) == 16 + 40 + 56,
@@ -103,7 +104,7 @@ static void test_every_op_accepted(void)
 		ok &= h->op == codes[i] && h->length == sizes[i] && h->flags == 0;
 		off += h->length;
 	}
-	TAP_OK(ok && off == wse_stream_length(s), "each record has its opcode and wse_hw.h size");
+	TAP_OK(ok && off == wse_stream_length(s), "each record has its opcode and wse/hw_ops.h size");
 	wse_stream_reset(s);
 }
 
@@ -230,7 +231,7 @@ static void test_overflow(void)
 	       "wse_dtype_bytes: 0 for a partial block, bad dtype, overflow");
 	TAP_OK(wse_layer_scratch_bytes(64, 128, 4, 16, 2) ==
 	       wse_hw_layer_scratch_bytes(64, 128, 4, 16, 2),
-	       "wse_layer_scratch_bytes agrees with wse_hw.h");
+	       "wse_layer_scratch_bytes agrees with wse/hw_ops.h");
 }
 
 /*

@@ -174,11 +174,11 @@ static uint16_t ref_to_f16(float f)
 
 static double decode_weight(const void *w, uint32_t dtype, uint64_t cols, uint64_t r, uint64_t c)
 {
-	if (dtype == WSE_DTYPE_F32)
+	if (dtype == WSE_HW_DTYPE_F32)
 		return ((const float *)w)[r * cols + c];
-	if (dtype == WSE_DTYPE_F16)
+	if (dtype == WSE_HW_DTYPE_F16)
 		return ref_f16(((const uint16_t *)w)[r * cols + c]);
-	if (dtype == WSE_DTYPE_BF16) {
+	if (dtype == WSE_HW_DTYPE_BF16) {
 		uint32_t bits = (uint32_t)((const uint16_t *)w)[r * cols + c] << 16;
 		float f;
 
@@ -198,11 +198,11 @@ static void *encode(const float *src, uint32_t dtype, uint64_t rows, uint64_t co
 	uint64_t bytes = wafer_weight_bytes(dtype, rows, cols);
 	uint8_t *out = malloc(bytes);
 
-	if (dtype == WSE_DTYPE_F32) {
+	if (dtype == WSE_HW_DTYPE_F32) {
 		memcpy(out, src, bytes);
-	} else if (dtype == WSE_DTYPE_F16 || dtype == WSE_DTYPE_BF16) {
+	} else if (dtype == WSE_HW_DTYPE_F16 || dtype == WSE_HW_DTYPE_BF16) {
 		for (uint64_t i = 0; i < rows * cols; i++) {
-			uint16_t h = dtype == WSE_DTYPE_F16 ? wafer_f32_to_f16(src[i]) :
+			uint16_t h = dtype == WSE_HW_DTYPE_F16 ? wafer_f32_to_f16(src[i]) :
 							      wafer_f32_to_bf16(src[i]);
 			memcpy(out + 2 * i, &h, 2);
 		}
@@ -298,12 +298,12 @@ static void test_bf16_conversion(void)
 
 static void test_weight_bytes(void)
 {
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_F32, 3, 5) == 60, "weight bytes f32");
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_BF16, 3, 5) == 30, "weight bytes bf16");
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_Q8_0, 3, 64) == 3 * 2 * 34, "weight bytes q8_0");
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_Q8_0, 3, 33) == 0, "q8_0 needs cols %% 32 == 0");
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_COUNT, 3, 5) == 0, "unknown dtype has no size");
-	TAP_OK(wafer_weight_bytes(WSE_DTYPE_F32, 1ull << 32, 1ull << 31) == 0, "overflow gives 0");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_F32, 3, 5) == 60, "weight bytes f32");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_BF16, 3, 5) == 30, "weight bytes bf16");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_Q8_0, 3, 64) == 3 * 2 * 34, "weight bytes q8_0");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_Q8_0, 3, 33) == 0, "q8_0 needs cols %% 32 == 0");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_COUNT, 3, 5) == 0, "unknown dtype has no size");
+	TAP_OK(wafer_weight_bytes(WSE_HW_DTYPE_F32, 1ull << 32, 1ull << 31) == 0, "overflow gives 0");
 }
 
 /* ---- the dot kernels, SIMD and portable ------------------------------------------------------- */
@@ -318,9 +318,9 @@ static void test_kernels(void)
 	wafer_kernels_init(&portable, 0);
 	worst = 0;
 	TAP_NOTE("kernels on this CPU: %s", simd.name);
-	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+	for (uint32_t dt = 0; dt < WSE_HW_DTYPE_COUNT; dt++) {
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			uint64_t n = dt == WSE_DTYPE_Q8_0 ? (sizes[s] + 31) / 32 * 32 : sizes[s];
+			uint64_t n = dt == WSE_HW_DTYPE_Q8_0 ? (sizes[s] + 31) / 32 * 32 : sizes[s];
 			float *wf = malloc(n * 4), *x = malloc(n * 4);
 			void *w;
 			double ref = 0, bound = 0;
@@ -400,11 +400,11 @@ static int run_matmul_case(struct wafer *w, uint32_t dt, uint32_t rows, uint32_t
 		.rows = rows, .cols = cols, .batch = batch, .wtype = dt,
 	};
 	float *y = at(&a, op.y);
-	double loose = dt == WSE_DTYPE_F32 ? TOL_MATMUL : dt == WSE_DTYPE_F16 ? TOL_ENC_F16 :
-		       dt == WSE_DTYPE_BF16 ? TOL_ENC_BF16 : TOL_ENC_Q8_0;
+	double loose = dt == WSE_HW_DTYPE_F32 ? TOL_MATMUL : dt == WSE_HW_DTYPE_F16 ? TOL_ENC_F16 :
+		       dt == WSE_HW_DTYPE_BF16 ? TOL_ENC_BF16 : TOL_ENC_Q8_0;
 
 	op.hdr.flags = accumulate ? WSE_MATMUL_ACCUMULATE : 0;
-	if (exec(w, &op) != WSE_STATUS_OK)
+	if (exec(w, &op) != WSE_HW_STATUS_OK)
 		ok = 0;
 	for (uint32_t b = 0; ok && b < batch; b++) {
 		for (uint32_t r = 0; r < rows; r++) {
@@ -447,7 +447,7 @@ static void test_matmul(struct wafer *w, const char *kernels)
 		{ 64, 256, 4 }, { 300, 260, 1 }, { 5, 1000, 2 },
 	};
 
-	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+	for (uint32_t dt = 0; dt < WSE_HW_DTYPE_COUNT; dt++) {
 		double worst_exact = 0;
 		int ok = 1, n = 0;
 
@@ -455,7 +455,7 @@ static void test_matmul(struct wafer *w, const char *kernels)
 		for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 			uint32_t cols = shapes[s][1];
 
-			if (dt == WSE_DTYPE_Q8_0)
+			if (dt == WSE_HW_DTYPE_Q8_0)
 				cols = (cols + 31) / 32 * 32;
 			ok &= run_matmul_case(w, dt, shapes[s][0], cols, shapes[s][2], (int)(s & 1),
 					      &worst_exact);
@@ -465,7 +465,7 @@ static void test_matmul(struct wafer *w, const char *kernels)
 		for (int i = 0; i < 3; i++) {
 			uint32_t rows = 1 + rng_below(70), cols = 1 + rng_below(150), batch = 1 + rng_below(4);
 
-			if (dt == WSE_DTYPE_Q8_0)
+			if (dt == WSE_HW_DTYPE_Q8_0)
 				cols = (cols + 31) / 32 * 32;
 			ok &= run_matmul_case(w, dt, rows, cols, batch, i & 1, &worst_exact);
 			n++;
@@ -489,14 +489,14 @@ static void test_matmul_threads(void)
 	struct wse_hw_op_matmul op = {
 		.hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
 		.w = 0, .x = 1u << 20, .y = 2u << 20,
-		.rows = rows, .cols = cols, .batch = batch, .wtype = WSE_DTYPE_F32,
+		.rows = rows, .cols = cols, .batch = batch, .wtype = WSE_HW_DTYPE_F32,
 	};
 	for (int k = 0; k < 2; k++) {
 		struct wafer *w = k ? w2 : w1;
 
 		memcpy(wafer_sram(w, op.w, rows * cols * 4), wf, rows * cols * 4);
 		memcpy(wafer_sram(w, op.x, batch * cols * 4), x, batch * cols * 4);
-		TAP_OK(exec(w, &op) == WSE_STATUS_OK, "matmul on %d thread(s)", k + 1);
+		TAP_OK(exec(w, &op) == WSE_HW_STATUS_OK, "matmul on %d thread(s)", k + 1);
 	}
 	same = !memcmp(wafer_sram(w1, op.y, rows * batch * 4), wafer_sram(w2, op.y, rows * batch * 4),
 		       rows * batch * 4);
@@ -559,10 +559,10 @@ static int rmsnorm_case(struct wafer *w, const float *x, const float *nw, uint32
 		.dim = dim, .rows = rows, .eps = RMSNORM_EPS,
 	};
 	op.y = arena_alloc(&a, dim * rows * 4);
-	ok = exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.y), ref, dim * rows, tol, 1e-3);
+	ok = exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.y), ref, dim * rows, tol, 1e-3);
 	/* In place: y == x. */
 	op.y = op.x;
-	ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, dim * rows, tol, 1e-3);
+	ok &= exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.x), ref, dim * rows, tol, 1e-3);
 	free(xd);
 	free(wd);
 	free(ref);
@@ -611,7 +611,7 @@ static void test_rmsnorm(struct wafer *w)
 	};
 	zero.y = arena_alloc(&a, dim * 4);
 	memset(at(&a, zero.y), 0x7f, dim * 4);
-	zero_ok = exec(w, &zero) == WSE_STATUS_OK;
+	zero_ok = exec(w, &zero) == WSE_HW_STATUS_OK;
 	for (uint32_t i = 0; i < dim; i++)
 		zero_ok &= ((float *)at(&a, zero.y))[i] == 0.0f;
 	TAP_OK(zero_ok, "rmsnorm of an all-zero row is exactly 0 (not NaN)");
@@ -656,7 +656,7 @@ static void test_rope(struct wafer *w)
 			.hdr = HDR(WSE_OP_ROPE, wse_hw_op_rope), .x = put(&a, x, n * 4),
 			.n_heads = nh, .head_dim = hd, .rows = rows, .pos = pos, .theta = 10000.0f,
 		};
-		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, n, TOL_ROPE, 1);
+		ok &= exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.x), ref, n, TOL_ROPE, 1);
 		free(x);
 		free(ref);
 	}
@@ -730,7 +730,7 @@ static void test_attention(struct wafer *w)
 		};
 		op.out = arena_alloc(&a, qn * 4);
 		/* Outputs are convex combinations of values in [-1, 1]: an absolute bound. */
-		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.out), ref, qn, TOL_ATTENTION, 1);
+		ok &= exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.out), ref, qn, TOL_ATTENTION, 1);
 		free(q);
 		free(kc);
 		free(vc);
@@ -772,19 +772,19 @@ static void test_elementwise(struct wafer *w)
 		add.out = arena_alloc(&a, n * 4);
 		sm.out = arena_alloc(&a, n * 4);
 		worst = worst_add;
-		ok_add &= exec(w, &add) == WSE_STATUS_OK && all_close(at(&a, add.out), ra, n, TOL_ADD, 0);
+		ok_add &= exec(w, &add) == WSE_HW_STATUS_OK && all_close(at(&a, add.out), ra, n, TOL_ADD, 0);
 		worst_add = worst;
 		worst = worst_silu;
-		ok_silu &= exec(w, &sm) == WSE_STATUS_OK && all_close(at(&a, sm.out), rs, n, TOL_SILU, 1e-3);
+		ok_silu &= exec(w, &sm) == WSE_HW_STATUS_OK && all_close(at(&a, sm.out), rs, n, TOL_SILU, 1e-3);
 		worst_silu = worst;
 		/* out == gate, then out == a == b */
 		sm.out = sm.gate;
-		ok_alias &= exec(w, &sm) == WSE_STATUS_OK && all_close(at(&a, sm.gate), rs, n, TOL_SILU, 1e-3);
+		ok_alias &= exec(w, &sm) == WSE_HW_STATUS_OK && all_close(at(&a, sm.gate), rs, n, TOL_SILU, 1e-3);
 		memcpy(at(&a, add.a), x, n * 4);
 		add.b = add.out = add.a;
 		for (uint32_t i = 0; i < n; i++)
 			ra[i] = 2.0 * x[i];
-		ok_alias &= exec(w, &add) == WSE_STATUS_OK && all_close(at(&a, add.a), ra, n, 0, 0);
+		ok_alias &= exec(w, &add) == WSE_HW_STATUS_OK && all_close(at(&a, add.a), ra, n, 0, 0);
 		free(x);
 		free(y);
 		free(ra);
@@ -798,9 +798,9 @@ static void test_elementwise(struct wafer *w)
 
 static void test_embed(struct wafer *w)
 {
-	for (uint32_t dt = 0; dt < WSE_DTYPE_COUNT; dt++) {
+	for (uint32_t dt = 0; dt < WSE_HW_DTYPE_COUNT; dt++) {
 		struct arena a = { w, 0 };
-		uint32_t vocab = 37, dim = dt == WSE_DTYPE_Q8_0 ? 64 : 17, nt = 5;
+		uint32_t vocab = 37, dim = dt == WSE_HW_DTYPE_Q8_0 ? 64 : 17, nt = 5;
 		uint32_t tokens[5] = { 36, 0, 5, 5, 17 };
 		float *table = malloc(vocab * dim * 4);
 		void *enc;
@@ -815,7 +815,7 @@ static void test_embed(struct wafer *w)
 			.dim = dim, .vocab = vocab, .n_tokens = nt, .wtype = dt,
 		};
 		op.out = arena_alloc(&a, nt * dim * 4);
-		ok = exec(w, &op) == WSE_STATUS_OK;
+		ok = exec(w, &op) == WSE_HW_STATUS_OK;
 		for (uint32_t t = 0; ok && t < nt; t++)
 			for (uint32_t i = 0; i < dim; i++)
 				if (((float *)at(&a, op.out))[t * dim + i] !=
@@ -856,9 +856,9 @@ static void test_softmax(struct wafer *w)
 			.x = put(&a, x, n * rows * 4), .n = n, .rows = rows,
 		};
 		op.y = arena_alloc(&a, n * rows * 4);
-		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.y), ref, n * rows, TOL_SOFTMAX, 1e-30);
+		ok &= exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.y), ref, n * rows, TOL_SOFTMAX, 1e-30);
 		op.y = op.x;
-		ok &= exec(w, &op) == WSE_STATUS_OK && all_close(at(&a, op.x), ref, n * rows, TOL_SOFTMAX, 1e-30);
+		ok &= exec(w, &op) == WSE_HW_STATUS_OK && all_close(at(&a, op.x), ref, n * rows, TOL_SOFTMAX, 1e-30);
 		free(x);
 		free(ref);
 	}
@@ -910,8 +910,8 @@ static void test_argmax_topk(struct wafer *w)
 		am.out = arena_alloc(&a, rows * 4);
 		tk.out_index = arena_alloc(&a, rows * k * 4);
 		tk.out_value = arena_alloc(&a, rows * k * 4);
-		ok_arg &= exec(w, &am) == WSE_STATUS_OK;
-		ok_top &= exec(w, &tk) == WSE_STATUS_OK;
+		ok_arg &= exec(w, &am) == WSE_HW_STATUS_OK;
+		ok_top &= exec(w, &tk) == WSE_HW_STATUS_OK;
 		for (uint32_t r = 0; r < rows; r++) {
 			const uint32_t *idx = (uint32_t *)at(&a, tk.out_index) + r * k;
 			const float *val = (float *)at(&a, tk.out_value) + r * k;
@@ -1061,7 +1061,7 @@ static int layer_as_ops(struct wafer *w, const struct wse_hw_op_layer *l, uint64
 			return st;
 		*cycles += c;
 	}
-	return WSE_STATUS_OK;
+	return WSE_HW_STATUS_OK;
 }
 
 static void ref_matvec_rows(const void *enc, uint32_t dtype, uint32_t rows, uint32_t cols,
@@ -1117,11 +1117,11 @@ static void ref_layer(const struct layer_shape *s, const struct layer_data *d, d
 static void test_layer(struct wafer *w)
 {
 	const struct layer_shape shapes[] = {
-		{ 16, 24, 4, 2, 4, 2, 1, 8, WSE_DTYPE_F32 },
-		{ 17, 33, 3, 1, 6, 3, 5, 9, WSE_DTYPE_F32 },
-		{ 32, 64, 4, 2, 8, 1, 70, 80, WSE_DTYPE_F16 },
-		{ 24, 40, 2, 2, 12, 4, 0, 4, WSE_DTYPE_BF16 },
-		{ 64, 96, 4, 1, 16, 2, 3, 6, WSE_DTYPE_Q8_0 },
+		{ 16, 24, 4, 2, 4, 2, 1, 8, WSE_HW_DTYPE_F32 },
+		{ 17, 33, 3, 1, 6, 3, 5, 9, WSE_HW_DTYPE_F32 },
+		{ 32, 64, 4, 2, 8, 1, 70, 80, WSE_HW_DTYPE_F16 },
+		{ 24, 40, 2, 2, 12, 4, 0, 4, WSE_HW_DTYPE_BF16 },
+		{ 64, 96, 4, 1, 16, 2, 3, 6, WSE_HW_DTYPE_Q8_0 },
 	};
 
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
@@ -1141,7 +1141,7 @@ static void test_layer(struct wafer *w)
 		l1.hdr.region = l2.hdr.region = (struct wse_hw_region){ 1, 2, 30, 20 };
 		st1 = wafer_exec(w, &l1, &c1);
 		st2 = layer_as_ops(w, &l2, &c2);
-		TAP_OK(st1 == WSE_STATUS_OK && st2 == WSE_STATUS_OK, "layer %zu (%s): runs fused and as ops",
+		TAP_OK(st1 == WSE_HW_STATUS_OK && st2 == WSE_HW_STATUS_OK, "layer %zu (%s): runs fused and as ops",
 		       i, dtype_name[s->wtype]);
 		TAP_OK(!memcmp(at(&a1, l1.x), at(&a2, l2.x), xb) &&
 		       !memcmp(at(&a1, l1.k_cache), at(&a2, l2.k_cache), cb) &&
@@ -1199,7 +1199,7 @@ static struct wse_hw_op_matmul good_matmul(void)
 {
 	return (struct wse_hw_op_matmul){ .hdr = HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
 					  .w = 0, .x = 0x1000, .y = 0x2000, .rows = 4, .cols = 32,
-					  .batch = 2, .wtype = WSE_DTYPE_F32 };
+					  .batch = 2, .wtype = WSE_HW_DTYPE_F32 };
 }
 
 static struct wse_hw_op_layer good_layer(void)
@@ -1207,7 +1207,7 @@ static struct wse_hw_op_layer good_layer(void)
 	struct wse_hw_op_layer l = { .hdr = HDR(WSE_OP_LAYER, wse_hw_op_layer),
 				     .dim = 32, .hidden_dim = 64, .n_heads = 4, .n_kv_heads = 2,
 				     .head_dim = 8, .n_tokens = 2, .pos = 1, .kv_capacity = 8,
-				     .wtype = WSE_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
+				     .wtype = WSE_HW_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
 	uint64_t *f[] = { &l.x, &l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
 			  &l.w_down, &l.w_up, &l.k_cache, &l.v_cache, &l.scratch };
 
@@ -1229,75 +1229,75 @@ static void test_bad_records(struct wafer *w)
 	sram = info.sram_bytes;
 
 	add = good_add();
-	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "a good add runs");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_OK, "a good add runs");
 	TAP_OK(wafer_op_operands(&add, ops) == 3 && ops[0].addr == &add.a && ops[1].bytes == 64 &&
 	       ops[2].writes && !ops[0].writes, "add lists a, b, out with 64-byte extents");
 
 	/* opcodes */
 	struct { struct wse_hw_op_hdr hdr; uint64_t body; } bad_op = {
 		{ .op = WSE_OP_COUNT, .length = 24 }, 0 };
-	TAP_OK(status_of(w, &bad_op) == WSE_STATUS_ERR_OPCODE && operands_status(&bad_op) ==
-	       WSE_STATUS_ERR_OPCODE, "opcode WSE_OP_COUNT: ERR_OPCODE");
+	TAP_OK(status_of(w, &bad_op) == WSE_HW_STATUS_ERR_OPCODE && operands_status(&bad_op) ==
+	       WSE_HW_STATUS_ERR_OPCODE, "opcode WSE_OP_COUNT: ERR_OPCODE");
 	bad_op.hdr.op = 0xffff;
 	bad_op.hdr.length = 16;
-	TAP_OK(status_of(w, &bad_op) == WSE_STATUS_ERR_OPCODE, "opcode 0xffff: ERR_OPCODE");
+	TAP_OK(status_of(w, &bad_op) == WSE_HW_STATUS_ERR_OPCODE, "opcode 0xffff: ERR_OPCODE");
 
 	/* lengths */
 	struct { struct wse_hw_op_add op; uint64_t pad; } long_add = { good_add(), 0 };
 	long_add.op.hdr.length += 8;
-	TAP_OK(status_of(w, &long_add) == WSE_STATUS_ERR_STREAM, "add 8 bytes too long: ERR_STREAM");
+	TAP_OK(status_of(w, &long_add) == WSE_HW_STATUS_ERR_STREAM, "add 8 bytes too long: ERR_STREAM");
 	add = good_add();
 	add.hdr.length -= 8;
-	TAP_OK(operands_status(&add) == WSE_STATUS_ERR_STREAM, "add 8 bytes short: ERR_STREAM");
+	TAP_OK(operands_status(&add) == WSE_HW_STATUS_ERR_STREAM, "add 8 bytes short: ERR_STREAM");
 	struct { struct wse_hw_op_hdr hdr; uint64_t body; } nop = { { .op = WSE_OP_NOP, .length = 16 }, 0 };
 	uint64_t cycles = 0;
-	TAP_OK(wafer_exec(w, &nop, &cycles) == WSE_STATUS_OK && cycles >= 1 &&
+	TAP_OK(wafer_exec(w, &nop, &cycles) == WSE_HW_STATUS_OK && cycles >= 1 &&
 	       wafer_op_operands(&nop, ops) == 0, "NOP runs, has no operands");
 	nop.hdr.length = 24;
-	TAP_OK(status_of(w, &nop) == WSE_STATUS_ERR_STREAM, "NOP with a body: ERR_STREAM");
+	TAP_OK(status_of(w, &nop) == WSE_HW_STATUS_ERR_STREAM, "NOP with a body: ERR_STREAM");
 	nop.hdr.length = 16;
 	nop.hdr.flags = 1;
-	TAP_OK(status_of(w, &nop) == WSE_STATUS_ERR_STREAM, "NOP with flags: ERR_STREAM");
+	TAP_OK(status_of(w, &nop) == WSE_HW_STATUS_ERR_STREAM, "NOP with flags: ERR_STREAM");
 
 	/* flags and reserved fields */
 	add = good_add();
 	add.hdr.flags = 0x80;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_STREAM, "add with unknown flags: ERR_STREAM");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_STREAM, "add with unknown flags: ERR_STREAM");
 	add = good_add();
 	add.reserved = 1;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_STREAM, "add reserved != 0: ERR_STREAM");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_STREAM, "add reserved != 0: ERR_STREAM");
 	mm = good_matmul();
 	mm.hdr.flags = 2;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_STREAM, "matmul flag bit 1: ERR_STREAM");
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_STREAM, "matmul flag bit 1: ERR_STREAM");
 	struct wse_hw_op_rmsnorm rn = { .hdr = HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm), .x = 0,
 					.w = 0x100, .y = 0x200, .dim = 8, .rows = 1, .reserved = 3 };
-	TAP_OK(status_of(w, &rn) == WSE_STATUS_ERR_STREAM, "rmsnorm reserved != 0: ERR_STREAM");
+	TAP_OK(status_of(w, &rn) == WSE_HW_STATUS_ERR_STREAM, "rmsnorm reserved != 0: ERR_STREAM");
 	struct wse_hw_op_rope rp = { .hdr = HDR(WSE_OP_ROPE, wse_hw_op_rope), .n_heads = 1,
 				     .head_dim = 4, .rows = 1, .theta = 10000, .reserved = 1 };
-	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_STREAM, "rope reserved != 0: ERR_STREAM");
+	TAP_OK(status_of(w, &rp) == WSE_HW_STATUS_ERR_STREAM, "rope reserved != 0: ERR_STREAM");
 	struct wse_hw_op_topk tk = { .hdr = HDR(WSE_OP_TOPK, wse_hw_op_topk), .x = 0,
 				     .out_index = 0x100, .out_value = 0x200, .n = 8, .k = 2, .rows = 1,
 				     .reserved = 9 };
-	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_STREAM, "topk reserved != 0: ERR_STREAM");
+	TAP_OK(status_of(w, &tk) == WSE_HW_STATUS_ERR_STREAM, "topk reserved != 0: ERR_STREAM");
 	layer = good_layer();
 	layer.reserved = 1;
-	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_STREAM, "layer reserved != 0: ERR_STREAM");
+	TAP_OK(status_of(w, &layer) == WSE_HW_STATUS_ERR_STREAM, "layer reserved != 0: ERR_STREAM");
 
 	/* shapes */
 	add = good_add();
 	add.n = 0;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_SHAPE, "add n = 0: ERR_SHAPE");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_SHAPE, "add n = 0: ERR_SHAPE");
 	mm = good_matmul();
 	mm.rows = mm.cols = mm.batch = 0xffffffffu;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE &&
-	       operands_status(&mm) == WSE_STATUS_ERR_SHAPE, "matmul 2^32-1 cubed: ERR_SHAPE");
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_SHAPE &&
+	       operands_status(&mm) == WSE_HW_STATUS_ERR_SHAPE, "matmul 2^32-1 cubed: ERR_SHAPE");
 	mm = good_matmul();
-	mm.wtype = WSE_DTYPE_COUNT;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE, "matmul unknown dtype: ERR_SHAPE");
+	mm.wtype = WSE_HW_DTYPE_COUNT;
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_SHAPE, "matmul unknown dtype: ERR_SHAPE");
 	mm = good_matmul();
-	mm.wtype = WSE_DTYPE_Q8_0;
+	mm.wtype = WSE_HW_DTYPE_Q8_0;
 	mm.cols = 33;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_SHAPE, "matmul q8_0 cols 33: ERR_SHAPE");
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_SHAPE, "matmul q8_0 cols 33: ERR_SHAPE");
 	mm.cols = 64;
 	TAP_OK(wafer_op_operands(&mm, ops) == 3 && ops[0].bytes == 4 * 2 * 34 &&
 	       ops[1].bytes == 2 * 64 * 4 && ops[2].bytes == 2 * 4 * 4,
@@ -1305,33 +1305,33 @@ static void test_bad_records(struct wafer *w)
 	mm = good_matmul();
 	mm.rows = 1u << 20;
 	mm.cols = 1u << 20;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_FAULT, "matmul 4 TiB of weights: ERR_FAULT, no crash");
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_FAULT, "matmul 4 TiB of weights: ERR_FAULT, no crash");
 	rp.reserved = 0;
 	rp.head_dim = 5;
-	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_SHAPE, "rope odd head_dim: ERR_SHAPE");
+	TAP_OK(status_of(w, &rp) == WSE_HW_STATUS_ERR_SHAPE, "rope odd head_dim: ERR_SHAPE");
 	rp.head_dim = 4;
 	rp.theta = NAN;
-	TAP_OK(status_of(w, &rp) == WSE_STATUS_ERR_SHAPE, "rope theta NaN: ERR_SHAPE");
+	TAP_OK(status_of(w, &rp) == WSE_HW_STATUS_ERR_SHAPE, "rope theta NaN: ERR_SHAPE");
 	rn.reserved = 0;
 	rn.eps = -1;
-	TAP_OK(status_of(w, &rn) == WSE_STATUS_ERR_SHAPE, "rmsnorm eps < 0: ERR_SHAPE");
+	TAP_OK(status_of(w, &rn) == WSE_HW_STATUS_ERR_SHAPE, "rmsnorm eps < 0: ERR_SHAPE");
 	struct wse_hw_op_attention att = { .hdr = HDR(WSE_OP_ATTENTION, wse_hw_op_attention),
 					  .q = 0, .k_cache = 0x1000, .v_cache = 0x2000, .out = 0x3000,
 					  .n_heads = 4, .n_kv_heads = 3, .head_dim = 4, .n_tokens = 1,
 					  .pos = 0, .kv_capacity = 4 };
-	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention n_heads %% n_kv_heads: ERR_SHAPE");
+	TAP_OK(status_of(w, &att) == WSE_HW_STATUS_ERR_SHAPE, "attention n_heads %% n_kv_heads: ERR_SHAPE");
 	att.n_kv_heads = 2;
-	TAP_OK(status_of(w, &att) == WSE_STATUS_OK && wafer_op_operands(&att, ops) == 4 &&
+	TAP_OK(status_of(w, &att) == WSE_HW_STATUS_OK && wafer_op_operands(&att, ops) == 4 &&
 	       ops[1].bytes == 4ull * 4 * 2 * 4, "attention caches span kv_capacity rows");
 	att.pos = 3;
 	att.n_tokens = 2;
-	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention pos + n_tokens > capacity: ERR_SHAPE");
+	TAP_OK(status_of(w, &att) == WSE_HW_STATUS_ERR_SHAPE, "attention pos + n_tokens > capacity: ERR_SHAPE");
 	att.pos = 0xffffffffu;
 	att.n_tokens = 1;
-	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_SHAPE, "attention pos overflow: ERR_SHAPE");
+	TAP_OK(status_of(w, &att) == WSE_HW_STATUS_ERR_SHAPE, "attention pos overflow: ERR_SHAPE");
 	tk.reserved = 0;
 	tk.k = 9;
-	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_SHAPE, "topk k > n: ERR_SHAPE");
+	TAP_OK(status_of(w, &tk) == WSE_HW_STATUS_ERR_SHAPE, "topk k > n: ERR_SHAPE");
 	layer = good_layer();
 	TAP_OK(operands_status(&layer) == 0 && wafer_op_operands(&layer, ops) == 13,
 	       "layer lists 13 operands");
@@ -1339,66 +1339,66 @@ static void test_bad_records(struct wafer *w)
 	       ops[10].bytes == 8ull * 16 * 4 && ops[2].bytes == 32ull * 32 * 4 &&
 	       ops[0].writes && ops[10].writes && !ops[2].writes, "layer operand extents");
 	layer.n_kv_heads = 3;
-	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer n_heads %% n_kv_heads: ERR_SHAPE");
+	TAP_OK(status_of(w, &layer) == WSE_HW_STATUS_ERR_SHAPE, "layer n_heads %% n_kv_heads: ERR_SHAPE");
 	layer = good_layer();
-	layer.wtype = WSE_DTYPE_Q8_0;
+	layer.wtype = WSE_HW_DTYPE_Q8_0;
 	layer.dim = 48;
-	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer q8_0 dim 48: ERR_SHAPE");
+	TAP_OK(status_of(w, &layer) == WSE_HW_STATUS_ERR_SHAPE, "layer q8_0 dim 48: ERR_SHAPE");
 	layer = good_layer();
 	layer.n_tokens = 0x10000;
 	layer.hidden_dim = 0x10000;
-	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_SHAPE, "layer with n_tokens * hidden >= 2^32: ERR_SHAPE");
+	TAP_OK(status_of(w, &layer) == WSE_HW_STATUS_ERR_SHAPE, "layer with n_tokens * hidden >= 2^32: ERR_SHAPE");
 
 	/* offsets */
 	add = good_add();
 	add.b = sram - 32;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add b crossing the end of SRAM: ERR_FAULT");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_FAULT, "add b crossing the end of SRAM: ERR_FAULT");
 	add.b = sram - 64;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "add b ending at the end of SRAM runs");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_OK, "add b ending at the end of SRAM runs");
 	add.out = ~0ull - 16;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add out near 2^64 (wraps): ERR_FAULT");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_FAULT, "add out near 2^64 (wraps): ERR_FAULT");
 	add = good_add();
 	add.a = 2;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add a misaligned: ERR_FAULT");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_FAULT, "add a misaligned: ERR_FAULT");
 	struct wse_hw_op_copy cp = { .hdr = HDR(WSE_OP_COPY, wse_hw_op_copy), .src = 0x1000,
 				     .dst = 0, .bytes = ~0ull - 0x800 };
-	TAP_OK(status_of(w, &cp) == WSE_STATUS_ERR_FAULT, "copy of 2^64 bytes: ERR_FAULT");
+	TAP_OK(status_of(w, &cp) == WSE_HW_STATUS_ERR_FAULT, "copy of 2^64 bytes: ERR_FAULT");
 	cp.bytes = 0;
-	TAP_OK(status_of(w, &cp) == WSE_STATUS_OK, "copy of 0 bytes is a no-op");
+	TAP_OK(status_of(w, &cp) == WSE_HW_STATUS_OK, "copy of 0 bytes is a no-op");
 
 	/* overlaps */
 	mm = good_matmul();
 	mm.y = mm.x + 4;
-	TAP_OK(status_of(w, &mm) == WSE_STATUS_ERR_FAULT, "matmul y overlapping x: ERR_FAULT");
+	TAP_OK(status_of(w, &mm) == WSE_HW_STATUS_ERR_FAULT, "matmul y overlapping x: ERR_FAULT");
 	add = good_add();
 	add.out = add.a + 4;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_FAULT, "add out partly over a: ERR_FAULT");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_FAULT, "add out partly over a: ERR_FAULT");
 	tk.k = 2;
 	tk.out_value = tk.out_index + 4;
-	TAP_OK(status_of(w, &tk) == WSE_STATUS_ERR_FAULT, "topk outputs overlapping: ERR_FAULT");
+	TAP_OK(status_of(w, &tk) == WSE_HW_STATUS_ERR_FAULT, "topk outputs overlapping: ERR_FAULT");
 	att.pos = 0;
 	att.out = att.q;
-	TAP_OK(status_of(w, &att) == WSE_STATUS_ERR_FAULT, "attention out == q: ERR_FAULT");
+	TAP_OK(status_of(w, &att) == WSE_HW_STATUS_ERR_FAULT, "attention out == q: ERR_FAULT");
 	layer = good_layer();
 	layer.scratch = layer.x;
-	TAP_OK(status_of(w, &layer) == WSE_STATUS_ERR_FAULT, "layer scratch over x: ERR_FAULT");
+	TAP_OK(status_of(w, &layer) == WSE_HW_STATUS_ERR_FAULT, "layer scratch over x: ERR_FAULT");
 
 	/* regions */
 	add = good_add();
 	add.hdr.region = (struct wse_hw_region){ .x = 60, .y = 0, .w = 10, .h = 1 };
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region x + w > grid_w: ERR_REGION");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_REGION, "region x + w > grid_w: ERR_REGION");
 	add.hdr.region = (struct wse_hw_region){ .x = 0, .y = 63, .w = 1, .h = 2 };
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region y + h > grid_h: ERR_REGION");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_REGION, "region y + h > grid_h: ERR_REGION");
 	add.hdr.region = (struct wse_hw_region){ .w = 0, .h = 3 };
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region w = 0, h = 3: ERR_REGION");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_REGION, "region w = 0, h = 3: ERR_REGION");
 	add.hdr.region = (struct wse_hw_region){ .x = 0xffff, .y = 0xffff, .w = 0xffff, .h = 0xffff };
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region all ones: ERR_REGION");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_REGION, "region all ones: ERR_REGION");
 	add.hdr.region = (struct wse_hw_region){ .x = 63, .y = 63, .w = 1, .h = 1 };
-	TAP_OK(status_of(w, &add) == WSE_STATUS_OK, "region: the last PE is fine");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_OK, "region: the last PE is fine");
 	/* Region errors win over bad offsets: the region is checked first. */
 	add.hdr.region.w = 2;
 	add.a = sram;
-	TAP_OK(status_of(w, &add) == WSE_STATUS_ERR_REGION, "region checked before operands");
+	TAP_OK(status_of(w, &add) == WSE_HW_STATUS_ERR_REGION, "region checked before operands");
 
 	/* tokens */
 	struct arena a = { w, 0 };
@@ -1408,18 +1408,18 @@ static void test_bad_records(struct wafer *w)
 	struct wse_hw_op_embed em = { .hdr = HDR(WSE_OP_EMBED, wse_hw_op_embed),
 				      .table = put(&a, table, sizeof(table)),
 				      .tokens = put(&a, tokens, sizeof(tokens)), .dim = 4, .vocab = 7,
-				      .n_tokens = 3, .wtype = WSE_DTYPE_F32 };
+				      .n_tokens = 3, .wtype = WSE_HW_DTYPE_F32 };
 	em.out = arena_alloc(&a, 3 * 16);
 	memset(at(&a, em.out), 0x5a, 3 * 16);
-	TAP_OK(status_of(w, &em) == WSE_STATUS_ERR_SHAPE, "embed token == vocab: ERR_SHAPE");
+	TAP_OK(status_of(w, &em) == WSE_HW_STATUS_ERR_SHAPE, "embed token == vocab: ERR_SHAPE");
 	TAP_OK(((uint8_t *)at(&a, em.out))[0] == 0x5a, "embed with a bad token writes nothing");
 	em.vocab = 8;
-	TAP_OK(status_of(w, &em) == WSE_STATUS_OK, "embed token < vocab runs");
+	TAP_OK(status_of(w, &em) == WSE_HW_STATUS_OK, "embed token < vocab runs");
 
 	/* wafer_exec must not read past a short record's length. */
 	uint8_t *tail = malloc(16);
 	memcpy(tail, &(struct wse_hw_op_hdr){ .op = WSE_OP_ADD, .length = 16 }, 16);
-	TAP_OK(status_of(w, tail) == WSE_STATUS_ERR_STREAM, "a bare add header: ERR_STREAM, no overread");
+	TAP_OK(status_of(w, tail) == WSE_HW_STATUS_ERR_STREAM, "a bare add header: ERR_STREAM, no overread");
 	free(tail);
 }
 
@@ -1479,7 +1479,7 @@ static void test_embed_race(void)
 		.hdr = HDR(WSE_OP_EMBED, wse_hw_op_embed),
 		.table = arena_alloc(&a, (uint64_t)vocab * dim * 4),
 		.tokens = put(&a, tokens, nt * 4),
-		.dim = dim, .vocab = vocab, .n_tokens = nt, .wtype = WSE_DTYPE_F32,
+		.dim = dim, .vocab = vocab, .n_tokens = nt, .wtype = WSE_HW_DTYPE_F32,
 	};
 	op.out = arena_alloc(&a, (uint64_t)nt * dim * 4);
 	for (uint64_t i = 0; i < (uint64_t)vocab * dim; i++)
@@ -1493,9 +1493,9 @@ static void test_embed_race(void)
 		int st = exec(w, &op);
 
 		runs++;
-		if (st == WSE_STATUS_OK)
+		if (st == WSE_HW_STATUS_OK)
 			ok_runs++;
-		else if (st == WSE_STATUS_ERR_SHAPE)
+		else if (st == WSE_HW_STATUS_ERR_SHAPE)
 			shape_runs++;
 		else
 			other++;
@@ -1509,7 +1509,7 @@ static void test_embed_race(void)
 	       "embed with a token rewritten concurrently: only OK or ERR_SHAPE, no stray read");
 	/* Whatever the race left, a settled token list gathers the right rows. */
 	*f.token = 5;
-	int good = exec(w, &op) == WSE_STATUS_OK;
+	int good = exec(w, &op) == WSE_HW_STATUS_OK;
 	for (uint32_t i = 0; good && i < dim; i++)
 		good = ((float *)at(&a, op.out))[(uint64_t)(nt - 1) * dim + i] == (float)(5 * dim + i);
 	TAP_OK(good, "embed after the race: the last row is table row 5");
@@ -1546,7 +1546,7 @@ static int big_op(uint32_t code, union wafer_record *r)
 	case WSE_OP_MATMUL:
 		r->matmul = (struct wse_hw_op_matmul){ HDR(WSE_OP_MATMUL, wse_hw_op_matmul),
 			.w = 0, .x = 8u << 20, .y = 9u << 20, .rows = 2048, .cols = 1024,
-			.batch = 1, .wtype = WSE_DTYPE_F32 };
+			.batch = 1, .wtype = WSE_HW_DTYPE_F32 };
 		return 1;
 	case WSE_OP_RMSNORM:
 		r->rmsnorm = (struct wse_hw_op_rmsnorm){ HDR(WSE_OP_RMSNORM, wse_hw_op_rmsnorm),
@@ -1573,7 +1573,7 @@ static int big_op(uint32_t code, union wafer_record *r)
 	case WSE_OP_EMBED:
 		r->embed = (struct wse_hw_op_embed){ HDR(WSE_OP_EMBED, wse_hw_op_embed),
 			.table = 0, .tokens = 8u << 20, .out = 9u << 20, .dim = 1024, .vocab = 1024,
-			.n_tokens = 2048, .wtype = WSE_DTYPE_F32 };
+			.n_tokens = 2048, .wtype = WSE_HW_DTYPE_F32 };
 		return 1;
 	case WSE_OP_SOFTMAX:
 		r->softmax = (struct wse_hw_op_softmax){ HDR(WSE_OP_SOFTMAX, wse_hw_op_softmax),
@@ -1595,7 +1595,7 @@ static int big_op(uint32_t code, union wafer_record *r)
 			.w_down = 23u << 20, .w_up = 27u << 20, .k_cache = 31u << 20,
 			.v_cache = 32u << 20, .scratch = 33u << 20, .dim = 1024, .hidden_dim = 1024,
 			.n_heads = 8, .n_kv_heads = 8, .head_dim = 128, .n_tokens = 4, .pos = 0,
-			.kv_capacity = 64, .wtype = WSE_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
+			.kv_capacity = 64, .wtype = WSE_HW_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
 		return 1;
 	default:
 		return 0;
@@ -1627,7 +1627,7 @@ static void test_stop_each_op(void)
 		atomic_init(&never.asked, 0);
 		atomic_init(&never.flag, 0);
 		st = wafer_exec_stoppable(w, &rec, &cycles, stop_when, &never);
-		if (st != WSE_STATUS_OK) {
+		if (st != WSE_HW_STATUS_OK) {
 			TAP_NOTE("op %u: status %d without a stop", code, st);
 			ok_plain = 0;
 		}
@@ -1643,12 +1643,12 @@ static void test_stop_each_op(void)
 		atomic_init(&half.flag, 0);
 		cycles = 1;
 		st = wafer_exec_stoppable(w, &rec, &cycles, stop_when, &half);
-		if (st != WSE_STATUS_ERR_ABORTED || cycles) {
+		if (st != WSE_HW_STATUS_ERR_ABORTED || cycles) {
 			TAP_NOTE("op %u: status %d, cycles %llu when told to stop", code, st,
 				 (unsigned long long)cycles);
 			ok_abort = 0;
 		}
-		ok_plain &= exec(w, &rec) == WSE_STATUS_OK;
+		ok_plain &= exec(w, &rec) == WSE_HW_STATUS_OK;
 	}
 	TAP_OK(ok_many, "stop: every op asks at least 8 times on a few M elements (fewest %llu)",
 	       (unsigned long long)fewest);
@@ -1706,7 +1706,7 @@ static void test_stop_long_attention(void)
 	 * Observed: a few ms (one block of 64 keys per thread, plus waking up).
 	 * 2 s leaves room for a loaded 2-core host; the whole op takes minutes.
 	 */
-	TAP_OK(st == WSE_STATUS_ERR_ABORTED && !cycles && latency < 2.0,
+	TAP_OK(st == WSE_HW_STATUS_ERR_ABORTED && !cycles && latency < 2.0,
 	       "stop: a minutes-long attention returns ERR_ABORTED %.1f ms after the stop",
 	       latency * 1e3);
 	wafer_destroy(w);
@@ -1771,11 +1771,11 @@ static void test_create(void)
 		float *f = wafer_sram(w, add.a, 4096);
 
 		f[1023] = 1.5f;
-		TAP_OK(exec(w, &add) == WSE_STATUS_OK && f[1023] == 3.0f, "cs3: an op at the end of 44 GB");
+		TAP_OK(exec(w, &add) == WSE_HW_STATUS_OK && f[1023] == 3.0f, "cs3: an op at the end of 44 GB");
 		add.hdr.region = (struct wse_hw_region){ .x = 700, .y = 1100, .w = 62, .h = 72 };
-		TAP_OK(exec(w, &add) == WSE_STATUS_OK, "cs3: region at the far corner of the grid");
+		TAP_OK(exec(w, &add) == WSE_HW_STATUS_OK, "cs3: region at the far corner of the grid");
 		add.hdr.region.w = 63;
-		TAP_OK(exec(w, &add) == WSE_STATUS_ERR_REGION, "cs3: one PE past the grid");
+		TAP_OK(exec(w, &add) == WSE_HW_STATUS_ERR_REGION, "cs3: one PE past the grid");
 		wafer_reset(w);
 		TAP_OK(f[1023] == 0.0f, "cs3: reset zeroes the last page");
 	}
@@ -1789,7 +1789,7 @@ static uint64_t cycles_of(struct wafer *w, void *rec)
 {
 	uint64_t c = 0;
 
-	return wafer_exec(w, rec, &c) == WSE_STATUS_OK ? c : 0;
+	return wafer_exec(w, rec, &c) == WSE_HW_STATUS_OK ? c : 0;
 }
 
 static void test_timing(struct wafer *w)
@@ -1816,7 +1816,7 @@ static void test_timing(struct wafer *w)
 	TAP_OK(whole == explicit_whole, "timing: region 0x0 is the whole grid");
 	TAP_OK(corner > whole, "timing: 16 PEs are slower than 4096 on 2 MB of weights (%llu > %llu)",
 	       (unsigned long long)corner, (unsigned long long)whole);
-	mm.wtype = WSE_DTYPE_F16;
+	mm.wtype = WSE_HW_DTYPE_F16;
 	TAP_OK(cycles_of(w, &mm) < corner, "timing: 16-bit weights are cheaper than fp32");
 	TAP_OK(wafer_host_copy_cycles(w, 1 << 20) > wafer_host_copy_cycles(w, 1 << 10) &&
 	       wafer_host_copy_cycles(w, 1) >= 1, "timing: host copies scale with bytes");

@@ -10,8 +10,8 @@ top=$(cd "$here/../.." && pwd)
 . "$here/apt.sh"
 
 QEMU_VERSION=10.0.2
-inputs=("$here/build-qemu.sh" "$top/qemu-dev/wse_hw.h" "$top/tests/qtest/wse-test.c")
-mapfile -t -O ${#inputs[@]} inputs < <(find "$top/qemu-dev" -type f \( -name '*.c' -o -name '*.h' \) | sort)
+inputs=("$here/build-qemu.sh" "$top/tests/qtest/wse-test.c")
+mapfile -t -O ${#inputs[@]} inputs < <(find "$top/qemu-dev" "$top/include/wse" -type f \( -name '*.c' -o -name '*.h' \) | sort)
 key=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
 out=$WSE_CACHE/qemu/$key
 if [ -x "$out/qemu-system-x86_64" ] && [ -x "$out/wse-test" ]; then
@@ -69,7 +69,11 @@ sync_file() {
 
 inject() {
 	local dst=$src/hw/misc/wse f rel
-	sync_file "$top/qemu-dev/wse_hw.h" "$dst/wse_hw.h"
+	# QEMU compiles everything with -I include, so the device, the wafer model
+	# and the qtest all include the contract as "wse/...", as the driver does.
+	for f in "$top"/include/wse/*.h; do
+		sync_file "$f" "$src/include/wse/$(basename "$f")"
+	done
 	local sources=()
 	while read -r f; do
 		rel=${f#"$top/qemu-dev/"}

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wse_hw.h - the hardware contract of the wse PCIe device.
+ * wse/hw_device.h - the wse PCIe device's contract with its driver: PCI
+ * identity, the BAR0 register map, queue entries, events and the address
+ * translation tables that the kernel owns.
  *
- * Included by the QEMU device (qemu-dev/), the wafer model, the kernel driver
- * (driver/) and the qtests, so that they can never disagree. docs/hw-spec.md
- * describes the same contract in prose. All multi-byte fields are
- * little-endian; every structure has a fixed size checked at compile time.
+ * One of the two halves of the device contract (the other is wse/hw_ops.h,
+ * the op records a command runs). Included as "wse/hw_device.h" by the QEMU
+ * device, the kernel driver, libwse and the tests; docs/hw-spec.md says the
+ * same in prose. All multi-byte fields are little-endian; every structure
+ * has a fixed size checked at compile time.
  */
-#ifndef WSE_HW_H
-#define WSE_HW_H
+#ifndef WSE_HW_DEVICE_H
+#define WSE_HW_DEVICE_H
 
 #ifdef __KERNEL__
 #include <linux/types.h>
@@ -41,7 +44,7 @@
 /* ---- BAR0 register map (all registers 32 bits wide) -------------------- */
 #define WSE_REG_MAGIC		0x000	/* RO WSE_HW_MAGIC */
 #define WSE_REG_VERSION		0x004	/* RO major << 16 | minor */
-#define WSE_REG_CAPS		0x008	/* RO WSE_CAP_* */
+#define WSE_REG_CAPS		0x008	/* RO WSE_HW_CAP_* */
 #define WSE_REG_NUM_QUEUES	0x00c	/* RO hardware queue pairs */
 #define WSE_REG_SRAM_SIZE_LO	0x010	/* RO total SRAM bytes */
 #define WSE_REG_SRAM_SIZE_HI	0x014
@@ -49,7 +52,7 @@
 #define WSE_REG_GRID_H		0x01c	/* RO PE rows */
 #define WSE_REG_PE_SRAM		0x020	/* RO SRAM bytes per PE */
 #define WSE_REG_CLOCK_KHZ	0x024	/* RO modelled core clock */
-#define WSE_REG_STATUS		0x028	/* RO WSE_STATUS_* */
+#define WSE_REG_STATUS		0x028	/* RO WSE_HW_STATUS_* */
 #define WSE_REG_CONTROL		0x02c	/* WO WSE_CONTROL_* */
 #define WSE_REG_MAX_CONTEXTS	0x030	/* RO contexts the device can hold */
 #define WSE_REG_SERIAL		0x034	/* RO per-device serial number */
@@ -77,7 +80,7 @@
 #define WSE_REG_EVQ_DROPPED	0x074	/* RO events lost because the ring was full */
 
 /* Error log: the most recent device error, kept until the next one. */
-#define WSE_REG_ERR_STATUS	0x080	/* WSE_STATUS_ERR_* of the last error */
+#define WSE_REG_ERR_STATUS	0x080	/* WSE_HW_STATUS_ERR_* of the last error */
 #define WSE_REG_ERR_CONTEXT	0x084
 #define WSE_REG_ERR_ADDR_LO	0x088	/* faulting device address, if any */
 #define WSE_REG_ERR_ADDR_HI	0x08c
@@ -89,7 +92,7 @@
 #define WSE_REG_CYCLES_LO	0x0a8	/* modelled device cycles executed */
 #define WSE_REG_CYCLES_HI	0x0ac
 
-/* Debug: fault injection, WSE_FAULT_* | queue << 8. Not for production use. */
+/* Debug: fault injection, WSE_HW_FAULT_* | queue << 8. Not for production use. */
 #define WSE_REG_FAULT_INJECT	0x0c0
 /* Debug: SRAM byte offset that BAR2 shows at its start (4 KiB aligned). */
 #define WSE_REG_SRAM_WINDOW_LO	0x0c8
@@ -98,7 +101,7 @@
 /*
  * SRAM scrub: writing WSE_SCRUB_GO zeroes [OFFSET, OFFSET + LEN) of SRAM
  * before the write completes (both 4 KiB aligned, inside SRAM; otherwise
- * nothing is zeroed and the error log records WSE_STATUS_ERR_FAULT). The
+ * nothing is zeroed and the error log records WSE_HW_STATUS_ERR_FAULT). The
  * driver scrubs every SRAM allocation so no file sees another's old data.
  */
 #define WSE_REG_SCRUB_OFFSET_LO	0x0d0
@@ -132,17 +135,17 @@
 #define WSE_QREG_RESET		0x28
 
 /* WSE_REG_CAPS */
-#define WSE_CAP_F16		(1u << 0)
-#define WSE_CAP_BF16		(1u << 1)
-#define WSE_CAP_Q8_0		(1u << 2)
-#define WSE_CAP_FUSED_LAYER	(1u << 3)
-#define WSE_CAP_FAULT_INJECT	(1u << 4)
-#define WSE_CAP_SRAM_WINDOW	(1u << 5)
-#define WSE_CAP_MAP_TREE	(1u << 6)	/* host mappings may use a page tree */
+#define WSE_HW_CAP_F16		(1u << 0)
+#define WSE_HW_CAP_BF16		(1u << 1)
+#define WSE_HW_CAP_Q8_0		(1u << 2)
+#define WSE_HW_CAP_FUSED_LAYER	(1u << 3)
+#define WSE_HW_CAP_FAULT_INJECT	(1u << 4)
+#define WSE_HW_CAP_SRAM_WINDOW	(1u << 5)
+#define WSE_HW_CAP_MAP_TREE	(1u << 6)	/* host mappings may use a page tree */
 
 /* WSE_REG_STATUS */
-#define WSE_STATUS_READY	(1u << 0)
-#define WSE_STATUS_FATAL	(1u << 1)	/* needs a device reset */
+#define WSE_HW_DEV_READY	(1u << 0)
+#define WSE_HW_DEV_FATAL	(1u << 1)	/* needs a device reset */
 
 /*
  * WSE_REG_CONTROL. RESET returns at once with READY clear; READY comes back
@@ -159,13 +162,13 @@
 #define WSE_QSTATUS_RESETTING	(1u << 3)	/* QREG_RESET: aborted command not yet stopped */
 
 /* WSE_REG_FAULT_INJECT modes (bits 0..7); the queue index is bits 8..15. */
-#define WSE_FAULT_NONE		0
-#define WSE_FAULT_HANG_QUEUE	1	/* queue stops completing until it is reset */
-#define WSE_FAULT_FAIL_DMA	2	/* next host DMA of the queue fails */
-#define WSE_FAULT_CORRUPT_CQE	3	/* next completion carries a wrong sequence number */
-#define WSE_FAULT_SRAM_ERROR	4	/* uncorrectable SRAM error on the next command */
-#define WSE_FAULT_MODE_MASK	0xffu
-#define WSE_FAULT_QUEUE_SHIFT	8
+#define WSE_HW_FAULT_NONE		0
+#define WSE_HW_FAULT_HANG_QUEUE	1	/* queue stops completing until it is reset */
+#define WSE_HW_FAULT_FAIL_DMA	2	/* next host DMA of the queue fails */
+#define WSE_HW_FAULT_CORRUPT_CQE	3	/* next completion carries a wrong sequence number */
+#define WSE_HW_FAULT_SRAM_ERROR	4	/* uncorrectable SRAM error on the next command */
+#define WSE_HW_FAULT_MODE_MASK	0xffu
+#define WSE_HW_FAULT_QUEUE_SHIFT	8
 
 /* ---- MSI-X ------------------------------------------------------------- */
 /* Vector i (i < NUM_QUEUES) signals completions of queue i; the next one events. */
@@ -206,29 +209,29 @@ struct wse_hw_cqe {
 #define WSE_CQE_PHASE		(1u << 0)
 
 enum wse_hw_status {
-	WSE_STATUS_OK = 0,
-	WSE_STATUS_ERR_OPCODE = 1,	/* unknown command or op opcode */
-	WSE_STATUS_ERR_STREAM = 2,	/* malformed op stream (length, flags, reserved) */
-	WSE_STATUS_ERR_CONTEXT = 3,	/* context id invalid or not set up */
+	WSE_HW_STATUS_OK = 0,
+	WSE_HW_STATUS_ERR_OPCODE = 1,	/* unknown command or op opcode */
+	WSE_HW_STATUS_ERR_STREAM = 2,	/* malformed op stream (length, flags, reserved) */
+	WSE_HW_STATUS_ERR_CONTEXT = 3,	/* context id invalid or not set up */
 	/*
 	 * Address not mapped, wrong kind, out of range, misaligned for its
 	 * element type, or overlapping another operand where the op forbids it.
 	 */
-	WSE_STATUS_ERR_FAULT = 4,
-	WSE_STATUS_ERR_SHAPE = 5,	/* dimensions zero, overflowing or inconsistent */
-	WSE_STATUS_ERR_DMA = 6,		/* host DMA failed */
-	WSE_STATUS_ERR_SRAM = 7,	/* uncorrectable SRAM error */
-	WSE_STATUS_ERR_ABORTED = 8,	/* queue or device reset while pending */
-	WSE_STATUS_ERR_REGION = 9,	/* PE region outside the grid */
+	WSE_HW_STATUS_ERR_FAULT = 4,
+	WSE_HW_STATUS_ERR_SHAPE = 5,	/* dimensions zero, overflowing or inconsistent */
+	WSE_HW_STATUS_ERR_DMA = 6,		/* host DMA failed */
+	WSE_HW_STATUS_ERR_SRAM = 7,	/* uncorrectable SRAM error */
+	WSE_HW_STATUS_ERR_ABORTED = 8,	/* queue or device reset while pending */
+	WSE_HW_STATUS_ERR_REGION = 9,	/* PE region outside the grid */
 };
 
 /* ---- Device events ----------------------------------------------------- */
 enum wse_hw_event_type {
-	WSE_EVENT_FAULT = 1,		/* address fault in a context */
-	WSE_EVENT_DMA_ERROR = 2,
-	WSE_EVENT_SRAM_ERROR = 3,
-	WSE_EVENT_RESET_DONE = 4,
-	WSE_EVENT_CQ_OVERFLOW = 5,	/* driver did not consume completions */
+	WSE_HW_EVENT_FAULT = 1,		/* address fault in a context */
+	WSE_HW_EVENT_DMA_ERROR = 2,
+	WSE_HW_EVENT_SRAM_ERROR = 3,
+	WSE_HW_EVENT_RESET_DONE = 4,
+	WSE_HW_EVENT_CQ_OVERFLOW = 5,	/* driver did not consume completions */
 };
 
 /* Event ring entry, 32 bytes. */
@@ -247,7 +250,7 @@ struct wse_hw_event {
  * mappings in host memory, owned by the kernel. A device virtual address
  * (DVA) range used by a command must lie inside one mapping; anything else
  * faults. Host mappings point at a page list: one 64-bit DMA address per
- * 4 KiB page of the mapping, or (WSE_MAP_TREE) at the root of a page tree.
+ * 4 KiB page of the mapping, or (WSE_HW_MAP_TREE) at the root of a page tree.
  */
 struct wse_hw_ctx {
 	uint64_t map_dma;	/* DMA address of map_count wse_hw_map entries */
@@ -266,14 +269,14 @@ struct wse_hw_map {
 	uint32_t reserved;
 };
 
-#define WSE_MAP_SRAM		(1u << 0)
-#define WSE_MAP_HOST		(1u << 1)
-#define WSE_MAP_READ		(1u << 2)
-#define WSE_MAP_WRITE		(1u << 3)
-#define WSE_MAP_TREE		(1u << 4)	/* HOST only, with WSE_CAP_MAP_TREE */
+#define WSE_HW_MAP_SRAM		(1u << 0)
+#define WSE_HW_MAP_HOST		(1u << 1)
+#define WSE_HW_MAP_READ		(1u << 2)
+#define WSE_HW_MAP_WRITE		(1u << 3)
+#define WSE_HW_MAP_TREE		(1u << 4)	/* HOST only, with WSE_HW_CAP_MAP_TREE */
 
 /*
- * Page tree of a host mapping (WSE_MAP_TREE): target is the DMA address of
+ * Page tree of a host mapping (WSE_HW_MAP_TREE): target is the DMA address of
  * a 4 KiB-aligned table of WSE_TREE_ENTRIES 64-bit entries, the root of a
  * radix tree of wse_hw_tree_levels(size / 4 KiB) levels. Page p of the
  * mapping is entry (p >> (WSE_TREE_SHIFT * l)) % WSE_TREE_ENTRIES of its
@@ -297,196 +300,15 @@ static inline uint32_t wse_hw_tree_levels(uint64_t pages)
 	return levels;
 }
 
-/* ---- Op stream ------------------------------------------------------------ */
-/*
- * A WSE_CMD_EXEC stream is a sequence of op records, each starting with
- * wse_hw_op_hdr; length covers the whole record and is a multiple of 8.
- * Compute operands live in SRAM (weights stay on the wafer); only COPY moves
- * data between host memory and SRAM. Activations are fp32; weights are
- * fp32, fp16, bf16 or q8_0. The region names the PE rectangle the op runs
- * on; it sets the op's modelled cost and must lie inside the grid
- * (w = h = 0 means the whole wafer).
- */
-enum wse_hw_op_code {
-	WSE_OP_NOP = 0,		/* exactly a wse_hw_op_hdr, no flags */
-	WSE_OP_COPY = 1,
-	WSE_OP_MATMUL = 2,
-	WSE_OP_RMSNORM = 3,
-	WSE_OP_ROPE = 4,
-	WSE_OP_ATTENTION = 5,
-	WSE_OP_SILU_MUL = 6,
-	WSE_OP_ADD = 7,
-	WSE_OP_EMBED = 8,
-	WSE_OP_SOFTMAX = 9,
-	WSE_OP_ARGMAX = 10,
-	WSE_OP_TOPK = 11,
-	WSE_OP_LAYER = 12,
-	WSE_OP_COUNT
-};
-
-enum wse_hw_dtype {
-	WSE_DTYPE_F32 = 0,
-	WSE_DTYPE_F16 = 1,
-	WSE_DTYPE_BF16 = 2,
-	WSE_DTYPE_Q8_0 = 3,	/* blocks of 32: fp16 scale + 32 int8 */
-	WSE_DTYPE_COUNT
-};
-
-#define WSE_Q8_0_BLOCK		32
-#define WSE_Q8_0_BLOCK_BYTES	34
-
-struct wse_hw_region {
-	uint16_t x, y, w, h;
-};
-
-struct wse_hw_op_hdr {
-	uint16_t op;		/* enum wse_hw_op_code */
-	uint16_t length;	/* bytes of the whole record */
-	uint32_t flags;		/* per op; unknown bits are an error */
-	struct wse_hw_region region;
-};
-
-/* dst = src, bytes anywhere the context may read/write. */
-struct wse_hw_op_copy {
-	struct wse_hw_op_hdr hdr;
-	uint64_t src, dst, bytes;
-};
-
-/*
- * y[n][m] (+)= sum_k w[m][k] * x[n][k]; w is rows x cols of wtype,
- * x is batch x cols fp32, y is batch x rows fp32.
- */
-struct wse_hw_op_matmul {
-	struct wse_hw_op_hdr hdr;
-	uint64_t w, x, y;
-	uint32_t rows, cols, batch, wtype;
-};
-
-#define WSE_MATMUL_ACCUMULATE	(1u << 0)
-
-/* y[r] = x[r] / rms(x[r]) * w, for rows of dim fp32; w is fp32. */
-struct wse_hw_op_rmsnorm {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x, w, y;
-	uint32_t dim, rows;
-	float eps;
-	uint32_t reserved;
-};
-
-/*
- * In place: rows x (n_heads * head_dim) fp32; row r is at position pos + r.
- * Rotates pairs (2i, 2i+1) of each head (GGUF/llama.cpp "normal" layout).
- */
-struct wse_hw_op_rope {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x;
-	uint32_t n_heads, head_dim, rows, pos;
-	float theta;
-	uint32_t reserved;
-};
-
-/*
- * Causal attention of n_tokens queries at positions pos..pos+n_tokens-1
- * over the KV cache rows 0..pos+i. q and out are n_tokens x (n_heads *
- * head_dim); the caches are kv_capacity x (n_kv_heads * head_dim), fp32.
- */
-struct wse_hw_op_attention {
-	struct wse_hw_op_hdr hdr;
-	uint64_t q, k_cache, v_cache, out;
-	uint32_t n_heads, n_kv_heads, head_dim, n_tokens;
-	uint32_t pos, kv_capacity;
-};
-
-/* out[i] = silu(gate[i]) * up[i] */
-struct wse_hw_op_silu_mul {
-	struct wse_hw_op_hdr hdr;
-	uint64_t gate, up, out;
-	uint32_t n, reserved;
-};
-
-/* out[i] = a[i] + b[i] */
-struct wse_hw_op_add {
-	struct wse_hw_op_hdr hdr;
-	uint64_t a, b, out;
-	uint32_t n, reserved;
-};
-
-/* out[t] = table[tokens[t]] as fp32; tokens are uint32, table vocab x dim. */
-struct wse_hw_op_embed {
-	struct wse_hw_op_hdr hdr;
-	uint64_t table, tokens, out;
-	uint32_t dim, vocab, n_tokens, wtype;
-};
-
-/* y[r] = softmax(x[r]) over rows of n fp32 */
-struct wse_hw_op_softmax {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x, y;
-	uint32_t n, rows;
-};
-
-/* out[r] = index of the largest x[r][i] (lowest index on ties), uint32 */
-struct wse_hw_op_argmax {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x, out;
-	uint32_t n, rows;
-};
-
-/* Per row: the k largest values (descending, ties by lower index), uint32 + fp32. */
-struct wse_hw_op_topk {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x, out_index, out_value;
-	uint32_t n, k, rows, reserved;
-};
-
-/*
- * One Llama transformer layer on n_tokens rows of the residual stream x
- * (n_tokens x dim fp32, updated in place), with K/V of the new positions
- * written to the caches. scratch needs wse_hw_layer_scratch_bytes().
- */
-struct wse_hw_op_layer {
-	struct wse_hw_op_hdr hdr;
-	uint64_t x;
-	uint64_t attn_norm, wq, wk, wv, wo;
-	uint64_t ffn_norm, w_gate, w_down, w_up;
-	uint64_t k_cache, v_cache, scratch;
-	uint32_t dim, hidden_dim, n_heads, n_kv_heads;
-	uint32_t head_dim, n_tokens, pos, kv_capacity;
-	uint32_t wtype;
-	float eps, rope_theta;
-	uint32_t reserved;
-};
-
-/* Scratch of a fused layer: q, attention out, gate and up rows of fp32. */
-static inline uint64_t wse_hw_layer_scratch_bytes(uint32_t dim, uint32_t hidden_dim,
-						  uint32_t n_heads, uint32_t head_dim,
-						  uint32_t n_tokens)
-{
-	uint64_t q = (uint64_t)n_heads * head_dim;
-
-	return 4ull * n_tokens * (dim + 2 * q + 2ull * hidden_dim);
-}
-
+#ifndef WSE_HW_CHECK_SIZE
 #define WSE_HW_CHECK_SIZE(type, size) \
 	_Static_assert(sizeof(struct type) == (size), #type " size")
+#endif
 
 WSE_HW_CHECK_SIZE(wse_hw_sqe, 64);
 WSE_HW_CHECK_SIZE(wse_hw_cqe, 32);
 WSE_HW_CHECK_SIZE(wse_hw_event, 32);
 WSE_HW_CHECK_SIZE(wse_hw_ctx, 16);
 WSE_HW_CHECK_SIZE(wse_hw_map, 32);
-WSE_HW_CHECK_SIZE(wse_hw_op_hdr, 16);
-WSE_HW_CHECK_SIZE(wse_hw_op_copy, 40);
-WSE_HW_CHECK_SIZE(wse_hw_op_matmul, 56);
-WSE_HW_CHECK_SIZE(wse_hw_op_rmsnorm, 56);
-WSE_HW_CHECK_SIZE(wse_hw_op_rope, 48);
-WSE_HW_CHECK_SIZE(wse_hw_op_attention, 72);
-WSE_HW_CHECK_SIZE(wse_hw_op_silu_mul, 48);
-WSE_HW_CHECK_SIZE(wse_hw_op_add, 48);
-WSE_HW_CHECK_SIZE(wse_hw_op_embed, 56);
-WSE_HW_CHECK_SIZE(wse_hw_op_softmax, 40);
-WSE_HW_CHECK_SIZE(wse_hw_op_argmax, 40);
-WSE_HW_CHECK_SIZE(wse_hw_op_topk, 56);
-WSE_HW_CHECK_SIZE(wse_hw_op_layer, 168);
 
-#endif /* WSE_HW_H */
+#endif /* WSE_HW_DEVICE_H */
