@@ -13,11 +13,25 @@
 #ifndef WSE_HW_DEVICE_H
 #define WSE_HW_DEVICE_H
 
-#ifdef __KERNEL__
 #include <linux/types.h>
+#ifdef __KERNEL__
+#include <linux/build_bug.h>
+#include <linux/stddef.h>
 #else
+#include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #endif
+
+/*
+ * Layout checks: the size of every structure and the offset of each field
+ * are part of the contract. static_assert comes from <linux/build_bug.h> in
+ * the kernel and <assert.h> in userspace.
+ */
+#define WSE_HW_CHECK_SIZE(type, size) \
+	static_assert(sizeof(struct type) == (size), #type " size")
+#define WSE_HW_CHECK_FIELD(type, field, offset) \
+	static_assert(offsetof(struct type, field) == (offset), #type "." #field)
 
 /* ---- PCI identity ------------------------------------------------------ */
 #define WSE_PCI_VENDOR_ID	0x1e3a	/* unassigned in pci.ids; ours */
@@ -135,17 +149,17 @@
 #define WSE_QREG_RESET		0x28
 
 /* WSE_REG_CAPS */
-#define WSE_HW_CAP_F16		(1u << 0)
-#define WSE_HW_CAP_BF16		(1u << 1)
-#define WSE_HW_CAP_Q8_0		(1u << 2)
-#define WSE_HW_CAP_FUSED_LAYER	(1u << 3)
-#define WSE_HW_CAP_FAULT_INJECT	(1u << 4)
-#define WSE_HW_CAP_SRAM_WINDOW	(1u << 5)
-#define WSE_HW_CAP_MAP_TREE	(1u << 6)	/* host mappings may use a page tree */
+#define WSE_HW_CAP_F16		0x01u
+#define WSE_HW_CAP_BF16		0x02u
+#define WSE_HW_CAP_Q8_0		0x04u
+#define WSE_HW_CAP_FUSED_LAYER	0x08u
+#define WSE_HW_CAP_FAULT_INJECT	0x10u
+#define WSE_HW_CAP_SRAM_WINDOW	0x20u
+#define WSE_HW_CAP_MAP_TREE	0x40u	/* host mappings may use a page tree */
 
 /* WSE_REG_STATUS */
-#define WSE_HW_DEV_READY	(1u << 0)
-#define WSE_HW_DEV_FATAL	(1u << 1)	/* needs a device reset */
+#define WSE_HW_DEV_READY	0x01u
+#define WSE_HW_DEV_FATAL	0x02u	/* needs a device reset */
 
 /*
  * WSE_REG_CONTROL. RESET returns at once with READY clear; READY comes back
@@ -153,21 +167,21 @@
  * cleared. Until then the device may still access host memory: poll READY
  * before freeing or reprogramming anything.
  */
-#define WSE_CONTROL_RESET	(1u << 0)
+#define WSE_CONTROL_RESET	0x01u
 
 /* WSE_QREG_STATUS */
-#define WSE_QSTATUS_ENABLED	(1u << 0)
-#define WSE_QSTATUS_BUSY	(1u << 1)
-#define WSE_QSTATUS_HUNG	(1u << 2)	/* fault injection: stopped until reset */
-#define WSE_QSTATUS_RESETTING	(1u << 3)	/* QREG_RESET: aborted command not yet stopped */
+#define WSE_QSTATUS_ENABLED	0x01u
+#define WSE_QSTATUS_BUSY	0x02u
+#define WSE_QSTATUS_HUNG	0x04u	/* fault injection: stopped until reset */
+#define WSE_QSTATUS_RESETTING	0x08u	/* QREG_RESET: aborted command not yet stopped */
 
 /* WSE_REG_FAULT_INJECT modes (bits 0..7); the queue index is bits 8..15. */
 #define WSE_HW_FAULT_NONE		0
-#define WSE_HW_FAULT_HANG_QUEUE	1	/* queue stops completing until it is reset */
-#define WSE_HW_FAULT_FAIL_DMA	2	/* next host DMA of the queue fails */
-#define WSE_HW_FAULT_CORRUPT_CQE	3	/* next completion carries a wrong sequence number */
-#define WSE_HW_FAULT_SRAM_ERROR	4	/* uncorrectable SRAM error on the next command */
-#define WSE_HW_FAULT_MODE_MASK	0xffu
+#define WSE_HW_FAULT_HANG_QUEUE		1	/* queue stops completing until reset */
+#define WSE_HW_FAULT_FAIL_DMA		2	/* next host DMA of the queue fails */
+#define WSE_HW_FAULT_CORRUPT_CQE	3	/* next completion has a wrong seq */
+#define WSE_HW_FAULT_SRAM_ERROR		4	/* uncorrectable SRAM error, next command */
+#define WSE_HW_FAULT_MODE_MASK		0xffu
 #define WSE_HW_FAULT_QUEUE_SHIFT	8
 
 /* ---- MSI-X ------------------------------------------------------------- */
@@ -183,30 +197,30 @@ enum wse_hw_cmd_opcode {
 
 /* Submission queue entry, 64 bytes. */
 struct wse_hw_sqe {
-	uint16_t opcode;	/* enum wse_hw_cmd_opcode */
-	uint16_t flags;		/* must be 0 */
-	uint32_t context;	/* address space the command runs in */
-	uint64_t seq;		/* echoed in the completion */
-	uint64_t stream_dva;	/* WSE_CMD_EXEC: first op record */
-	uint32_t stream_len;	/* bytes, multiple of 8, at most WSE_MAX_STREAM */
-	uint32_t reserved0;
-	uint64_t reserved[4];
+	__le16 opcode;		/* enum wse_hw_cmd_opcode */
+	__le16 flags;		/* must be 0 */
+	__le32 context;		/* address space the command runs in */
+	__le64 seq;		/* echoed in the completion */
+	__le64 stream_dva;	/* WSE_CMD_EXEC: first op record */
+	__le32 stream_len;	/* bytes, multiple of 8, at most WSE_MAX_STREAM */
+	__le32 reserved0;
+	__le64 reserved[4];
 };
 
-#define WSE_MAX_STREAM		(1u << 20)
+#define WSE_MAX_STREAM		0x100000u	/* 1 MiB */
 
 /* Completion queue entry, 32 bytes. */
 struct wse_hw_cqe {
-	uint64_t seq;		/* the sqe's seq */
-	uint64_t cycles;	/* modelled device cycles the command took */
-	uint32_t status;	/* enum wse_hw_status */
-	uint32_t op_index;	/* failing op record, or number of ops executed */
-	uint16_t sq_head;	/* device's SQ head after this command */
-	uint16_t flags;		/* bit 0: phase, flips on each pass of the ring */
-	uint32_t context;
+	__le64 seq;		/* the sqe's seq */
+	__le64 cycles;		/* modelled device cycles the command took */
+	__le32 status;		/* enum wse_hw_status */
+	__le32 op_index;	/* failing op record, or number of ops executed */
+	__le16 sq_head;		/* device's SQ head after this command */
+	__le16 flags;		/* bit 0: phase, flips on each pass of the ring */
+	__le32 context;
 };
 
-#define WSE_CQE_PHASE		(1u << 0)
+#define WSE_CQE_PHASE		0x01u
 
 enum wse_hw_status {
 	WSE_HW_STATUS_OK = 0,
@@ -236,12 +250,12 @@ enum wse_hw_event_type {
 
 /* Event ring entry, 32 bytes. */
 struct wse_hw_event {
-	uint32_t type;		/* enum wse_hw_event_type */
-	uint32_t context;
-	uint32_t queue;
-	uint32_t status;	/* enum wse_hw_status, where one applies */
-	uint64_t addr;		/* faulting device address, where one applies */
-	uint64_t seq;		/* command sequence number, where one applies */
+	__le32 type;		/* enum wse_hw_event_type */
+	__le32 context;
+	__le32 queue;
+	__le32 status;		/* enum wse_hw_status, where one applies */
+	__le64 addr;		/* faulting device address, where one applies */
+	__le64 seq;		/* command sequence number, where one applies */
 };
 
 /* ---- Address translation ------------------------------------------------ */
@@ -253,27 +267,27 @@ struct wse_hw_event {
  * 4 KiB page of the mapping, or (WSE_HW_MAP_TREE) at the root of a page tree.
  */
 struct wse_hw_ctx {
-	uint64_t map_dma;	/* DMA address of map_count wse_hw_map entries */
-	uint32_t map_count;
-	uint32_t flags;		/* WSE_CTX_VALID */
+	__le64 map_dma;		/* DMA address of map_count wse_hw_map entries */
+	__le32 map_count;
+	__le32 flags;		/* WSE_CTX_VALID */
 };
 
-#define WSE_CTX_VALID		(1u << 0)
+#define WSE_CTX_VALID		0x01u
 #define WSE_CTX_MAX_MAPS	65536
 
 struct wse_hw_map {
-	uint64_t dva;		/* 4 KiB aligned */
-	uint64_t size;		/* 4 KiB multiple, non-zero */
-	uint64_t target;	/* SRAM: byte offset; HOST: DMA address of the page list */
-	uint32_t flags;		/* WSE_MAP_* */
-	uint32_t reserved;
+	__le64 dva;		/* 4 KiB aligned */
+	__le64 size;		/* 4 KiB multiple, non-zero */
+	__le64 target;		/* SRAM: byte offset; HOST: DMA address of the page list */
+	__le32 flags;		/* WSE_MAP_* */
+	__le32 reserved;
 };
 
-#define WSE_HW_MAP_SRAM		(1u << 0)
-#define WSE_HW_MAP_HOST		(1u << 1)
-#define WSE_HW_MAP_READ		(1u << 2)
-#define WSE_HW_MAP_WRITE		(1u << 3)
-#define WSE_HW_MAP_TREE		(1u << 4)	/* HOST only, with WSE_HW_CAP_MAP_TREE */
+#define WSE_HW_MAP_SRAM		0x01u
+#define WSE_HW_MAP_HOST		0x02u
+#define WSE_HW_MAP_READ		0x04u
+#define WSE_HW_MAP_WRITE	0x08u
+#define WSE_HW_MAP_TREE		0x10u	/* HOST only, with WSE_HW_CAP_MAP_TREE */
 
 /*
  * Page tree of a host mapping (WSE_HW_MAP_TREE): target is the DMA address of
@@ -287,11 +301,11 @@ struct wse_hw_map {
  * of single pages. One level is a flat list that fits in a page.
  */
 #define WSE_TREE_SHIFT		9
-#define WSE_TREE_ENTRIES	(1u << WSE_TREE_SHIFT)
+#define WSE_TREE_ENTRIES	512u	/* 1 << WSE_TREE_SHIFT */
 
-static inline uint32_t wse_hw_tree_levels(uint64_t pages)
+static inline __u32 wse_hw_tree_levels(__u64 pages)
 {
-	uint32_t levels = 1;
+	__u32 levels = 1;
 
 	while (pages > WSE_TREE_ENTRIES) {
 		pages = (pages + WSE_TREE_ENTRIES - 1) >> WSE_TREE_SHIFT;
@@ -300,15 +314,45 @@ static inline uint32_t wse_hw_tree_levels(uint64_t pages)
 	return levels;
 }
 
-#ifndef WSE_HW_CHECK_SIZE
-#define WSE_HW_CHECK_SIZE(type, size) \
-	_Static_assert(sizeof(struct type) == (size), #type " size")
-#endif
+static_assert(WSE_TREE_ENTRIES == 1u << WSE_TREE_SHIFT, "page tree fan-out");
 
 WSE_HW_CHECK_SIZE(wse_hw_sqe, 64);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, opcode, 0);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, flags, 2);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, context, 4);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, seq, 8);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, stream_dva, 16);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, stream_len, 24);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, reserved0, 28);
+WSE_HW_CHECK_FIELD(wse_hw_sqe, reserved, 32);
+
 WSE_HW_CHECK_SIZE(wse_hw_cqe, 32);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, seq, 0);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, cycles, 8);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, status, 16);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, op_index, 20);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, sq_head, 24);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, flags, 26);
+WSE_HW_CHECK_FIELD(wse_hw_cqe, context, 28);
+
 WSE_HW_CHECK_SIZE(wse_hw_event, 32);
+WSE_HW_CHECK_FIELD(wse_hw_event, type, 0);
+WSE_HW_CHECK_FIELD(wse_hw_event, context, 4);
+WSE_HW_CHECK_FIELD(wse_hw_event, queue, 8);
+WSE_HW_CHECK_FIELD(wse_hw_event, status, 12);
+WSE_HW_CHECK_FIELD(wse_hw_event, addr, 16);
+WSE_HW_CHECK_FIELD(wse_hw_event, seq, 24);
+
 WSE_HW_CHECK_SIZE(wse_hw_ctx, 16);
+WSE_HW_CHECK_FIELD(wse_hw_ctx, map_dma, 0);
+WSE_HW_CHECK_FIELD(wse_hw_ctx, map_count, 8);
+WSE_HW_CHECK_FIELD(wse_hw_ctx, flags, 12);
+
 WSE_HW_CHECK_SIZE(wse_hw_map, 32);
+WSE_HW_CHECK_FIELD(wse_hw_map, dva, 0);
+WSE_HW_CHECK_FIELD(wse_hw_map, size, 8);
+WSE_HW_CHECK_FIELD(wse_hw_map, target, 16);
+WSE_HW_CHECK_FIELD(wse_hw_map, flags, 24);
+WSE_HW_CHECK_FIELD(wse_hw_map, reserved, 28);
 
 #endif /* WSE_HW_DEVICE_H */

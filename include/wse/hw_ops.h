@@ -5,17 +5,14 @@
  *
  * The other half of the device contract (wse/hw_device.h is the register
  * and queue side). Written by libwse, executed by the wafer model; the
- * kernel never parses them. All multi-byte fields are little-endian; every
- * record has a fixed size checked at compile time.
+ * kernel never parses them. All multi-byte fields are little-endian
+ * (__le16/32/64; float fields are IEEE 754 binary32, little-endian too);
+ * every record's size and field offsets are checked at compile time.
  */
 #ifndef WSE_HW_OPS_H
 #define WSE_HW_OPS_H
 
-#ifdef __KERNEL__
-#include <linux/types.h>
-#else
-#include <stdint.h>
-#endif
+#include "wse/hw_device.h"
 
 /* ---- Op stream ------------------------------------------------------------ */
 /*
@@ -56,20 +53,20 @@ enum wse_hw_dtype {
 #define WSE_Q8_0_BLOCK_BYTES	34
 
 struct wse_hw_region {
-	uint16_t x, y, w, h;
+	__le16 x, y, w, h;
 };
 
 struct wse_hw_op_hdr {
-	uint16_t op;		/* enum wse_hw_op_code */
-	uint16_t length;	/* bytes of the whole record */
-	uint32_t flags;		/* per op; unknown bits are an error */
+	__le16 op;		/* enum wse_hw_op_code */
+	__le16 length;		/* bytes of the whole record */
+	__le32 flags;		/* per op; unknown bits are an error */
 	struct wse_hw_region region;
 };
 
 /* dst = src, bytes anywhere the context may read/write. */
 struct wse_hw_op_copy {
 	struct wse_hw_op_hdr hdr;
-	uint64_t src, dst, bytes;
+	__le64 src, dst, bytes;
 };
 
 /*
@@ -78,19 +75,19 @@ struct wse_hw_op_copy {
  */
 struct wse_hw_op_matmul {
 	struct wse_hw_op_hdr hdr;
-	uint64_t w, x, y;
-	uint32_t rows, cols, batch, wtype;
+	__le64 w, x, y;
+	__le32 rows, cols, batch, wtype;
 };
 
-#define WSE_MATMUL_ACCUMULATE	(1u << 0)
+#define WSE_MATMUL_ACCUMULATE	0x01u
 
 /* y[r] = x[r] / rms(x[r]) * w, for rows of dim fp32; w is fp32. */
 struct wse_hw_op_rmsnorm {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x, w, y;
-	uint32_t dim, rows;
+	__le64 x, w, y;
+	__le32 dim, rows;
 	float eps;
-	uint32_t reserved;
+	__le32 reserved;
 };
 
 /*
@@ -99,10 +96,10 @@ struct wse_hw_op_rmsnorm {
  */
 struct wse_hw_op_rope {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x;
-	uint32_t n_heads, head_dim, rows, pos;
+	__le64 x;
+	__le32 n_heads, head_dim, rows, pos;
 	float theta;
-	uint32_t reserved;
+	__le32 reserved;
 };
 
 /*
@@ -112,51 +109,51 @@ struct wse_hw_op_rope {
  */
 struct wse_hw_op_attention {
 	struct wse_hw_op_hdr hdr;
-	uint64_t q, k_cache, v_cache, out;
-	uint32_t n_heads, n_kv_heads, head_dim, n_tokens;
-	uint32_t pos, kv_capacity;
+	__le64 q, k_cache, v_cache, out;
+	__le32 n_heads, n_kv_heads, head_dim, n_tokens;
+	__le32 pos, kv_capacity;
 };
 
 /* out[i] = silu(gate[i]) * up[i] */
 struct wse_hw_op_silu_mul {
 	struct wse_hw_op_hdr hdr;
-	uint64_t gate, up, out;
-	uint32_t n, reserved;
+	__le64 gate, up, out;
+	__le32 n, reserved;
 };
 
 /* out[i] = a[i] + b[i] */
 struct wse_hw_op_add {
 	struct wse_hw_op_hdr hdr;
-	uint64_t a, b, out;
-	uint32_t n, reserved;
+	__le64 a, b, out;
+	__le32 n, reserved;
 };
 
 /* out[t] = table[tokens[t]] as fp32; tokens are uint32, table vocab x dim. */
 struct wse_hw_op_embed {
 	struct wse_hw_op_hdr hdr;
-	uint64_t table, tokens, out;
-	uint32_t dim, vocab, n_tokens, wtype;
+	__le64 table, tokens, out;
+	__le32 dim, vocab, n_tokens, wtype;
 };
 
 /* y[r] = softmax(x[r]) over rows of n fp32 */
 struct wse_hw_op_softmax {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x, y;
-	uint32_t n, rows;
+	__le64 x, y;
+	__le32 n, rows;
 };
 
 /* out[r] = index of the largest x[r][i] (lowest index on ties), uint32 */
 struct wse_hw_op_argmax {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x, out;
-	uint32_t n, rows;
+	__le64 x, out;
+	__le32 n, rows;
 };
 
 /* Per row: the k largest values (descending, ties by lower index), uint32 + fp32. */
 struct wse_hw_op_topk {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x, out_index, out_value;
-	uint32_t n, k, rows, reserved;
+	__le64 x, out_index, out_value;
+	__le32 n, k, rows, reserved;
 };
 
 /*
@@ -166,44 +163,197 @@ struct wse_hw_op_topk {
  */
 struct wse_hw_op_layer {
 	struct wse_hw_op_hdr hdr;
-	uint64_t x;
-	uint64_t attn_norm, wq, wk, wv, wo;
-	uint64_t ffn_norm, w_gate, w_down, w_up;
-	uint64_t k_cache, v_cache, scratch;
-	uint32_t dim, hidden_dim, n_heads, n_kv_heads;
-	uint32_t head_dim, n_tokens, pos, kv_capacity;
-	uint32_t wtype;
+	__le64 x;
+	__le64 attn_norm, wq, wk, wv, wo;
+	__le64 ffn_norm, w_gate, w_down, w_up;
+	__le64 k_cache, v_cache, scratch;
+	__le32 dim, hidden_dim, n_heads, n_kv_heads;
+	__le32 head_dim, n_tokens, pos, kv_capacity;
+	__le32 wtype;
 	float eps, rope_theta;
-	uint32_t reserved;
+	__le32 reserved;
 };
 
-/* Scratch of a fused layer: q, attention out, gate and up rows of fp32. */
-static inline uint64_t wse_hw_layer_scratch_bytes(uint32_t dim, uint32_t hidden_dim,
-						  uint32_t n_heads, uint32_t head_dim,
-						  uint32_t n_tokens)
-{
-	uint64_t q = (uint64_t)n_heads * head_dim;
+/*
+ * The scratch of a fused layer: n_tokens rows of fp32 each of xn (dim), q
+ * and att (n_heads * head_dim), gate and up (hidden_dim), in that order, as
+ * byte offsets from the scratch operand, and its size. The one place the
+ * layout is written: the wafer's layer steps, the rulebook and libwse use it.
+ */
+struct wse_hw_layer_scratch {
+	__u64 xn, q, att, gate, up, bytes;
+};
 
-	return 4ull * n_tokens * (dim + 2 * q + 2ull * hidden_dim);
+/* 0, or -1 when the scratch does not fit in 64 bits. */
+static inline int wse_hw_layer_scratch_layout(__u32 dim, __u32 hidden_dim, __u32 n_heads,
+					      __u32 head_dim, __u32 n_tokens,
+					      struct wse_hw_layer_scratch *s)
+{
+	__u64 row = 4ull * n_tokens, xn, q, hidden;
+
+	if (__builtin_mul_overflow(row, (__u64)dim, &xn) ||
+	    __builtin_mul_overflow(row, (__u64)n_heads * head_dim, &q) ||
+	    __builtin_mul_overflow(row, (__u64)hidden_dim, &hidden))
+		return -1;
+	s->xn = 0;
+	s->q = xn;
+	if (__builtin_add_overflow(s->q, q, &s->att) ||
+	    __builtin_add_overflow(s->att, q, &s->gate) ||
+	    __builtin_add_overflow(s->gate, hidden, &s->up) ||
+	    __builtin_add_overflow(s->up, hidden, &s->bytes))
+		return -1;
+	return 0;
 }
 
-#ifndef WSE_HW_CHECK_SIZE
-#define WSE_HW_CHECK_SIZE(type, size) \
-	_Static_assert(sizeof(struct type) == (size), #type " size")
-#endif
+/* Bytes of a fused layer's scratch; 0 if the shape overflows. */
+static inline __u64 wse_hw_layer_scratch_bytes(__u32 dim, __u32 hidden_dim,
+					       __u32 n_heads, __u32 head_dim,
+					       __u32 n_tokens)
+{
+	struct wse_hw_layer_scratch s;
+
+	if (wse_hw_layer_scratch_layout(dim, hidden_dim, n_heads, head_dim, n_tokens, &s))
+		return 0;
+	return s.bytes;
+}
+
+WSE_HW_CHECK_SIZE(wse_hw_region, 8);
+WSE_HW_CHECK_FIELD(wse_hw_region, x, 0);
+WSE_HW_CHECK_FIELD(wse_hw_region, y, 2);
+WSE_HW_CHECK_FIELD(wse_hw_region, w, 4);
+WSE_HW_CHECK_FIELD(wse_hw_region, h, 6);
 
 WSE_HW_CHECK_SIZE(wse_hw_op_hdr, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_hdr, op, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_hdr, length, 2);
+WSE_HW_CHECK_FIELD(wse_hw_op_hdr, flags, 4);
+WSE_HW_CHECK_FIELD(wse_hw_op_hdr, region, 8);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_copy, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_copy, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_copy, src, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_copy, dst, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_copy, bytes, 32);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_matmul, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, w, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, x, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, y, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, rows, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, cols, 44);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, batch, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_matmul, wtype, 52);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_rmsnorm, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, w, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, y, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, dim, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, rows, 44);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, eps, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_rmsnorm, reserved, 52);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_rope, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, n_heads, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, head_dim, 28);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, rows, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, pos, 36);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, theta, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_rope, reserved, 44);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_attention, 72);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, q, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, k_cache, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, v_cache, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, out, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, n_heads, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, n_kv_heads, 52);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, head_dim, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, n_tokens, 60);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, pos, 64);
+WSE_HW_CHECK_FIELD(wse_hw_op_attention, kv_capacity, 68);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_silu_mul, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, gate, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, up, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, out, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, n, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_silu_mul, reserved, 44);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_add, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, a, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, b, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, out, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, n, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_add, reserved, 44);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_embed, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, table, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, tokens, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, out, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, dim, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, vocab, 44);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, n_tokens, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_embed, wtype, 52);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_softmax, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_softmax, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_softmax, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_softmax, y, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_softmax, n, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_softmax, rows, 36);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_argmax, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_argmax, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_argmax, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_argmax, out, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_argmax, n, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_argmax, rows, 36);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_topk, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, out_index, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, out_value, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, n, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, k, 44);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, rows, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_topk, reserved, 52);
+
 WSE_HW_CHECK_SIZE(wse_hw_op_layer, 168);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, hdr, 0);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, x, 16);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, attn_norm, 24);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, wq, 32);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, wk, 40);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, wv, 48);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, wo, 56);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, ffn_norm, 64);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, w_gate, 72);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, w_down, 80);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, w_up, 88);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, k_cache, 96);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, v_cache, 104);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, scratch, 112);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, dim, 120);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, hidden_dim, 124);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, n_heads, 128);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, n_kv_heads, 132);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, head_dim, 136);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, n_tokens, 140);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, pos, 144);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, kv_capacity, 148);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, wtype, 152);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, eps, 156);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, rope_theta, 160);
+WSE_HW_CHECK_FIELD(wse_hw_op_layer, reserved, 164);
 
 #endif /* WSE_HW_OPS_H */

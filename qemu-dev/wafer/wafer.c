@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wafer.c - the wafer model's lifecycle, SRAM, op record validation and
- * execution. The kernels are in wafer_ops.c, the cycle counts in
+ * wafer.c - the wafer model's lifecycle, SRAM and execution. Records are
+ * validated, and their operands listed, by the rulebook that libwse runs
+ * too (wse/op_rules.h); the kernels are in wafer_ops.c, the cycle counts in
  * wafer_timing.c.
  *
  * Aliasing rules (what wafer_exec() accepts when operands overlap):
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "wafer_internal.h"
+#include "wse/op_rules.h"
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
@@ -169,352 +171,40 @@ uint64_t wafer_host_copy_cycles(const struct wafer *wafer, uint64_t bytes)
 
 uint64_t wafer_weight_bytes(uint32_t dtype, uint64_t rows, uint64_t cols)
 {
-	uint64_t elems, bytes;
-
-	if (__builtin_mul_overflow(rows, cols, &elems))
-		return 0;
-	switch (dtype) {
-	case WSE_HW_DTYPE_F32:
-		return __builtin_mul_overflow(elems, 4, &bytes) ? 0 : bytes;
-	case WSE_HW_DTYPE_F16:
-	case WSE_HW_DTYPE_BF16:
-		return __builtin_mul_overflow(elems, 2, &bytes) ? 0 : bytes;
-	case WSE_HW_DTYPE_Q8_0:
-		if (cols % WSE_Q8_0_BLOCK)
-			return 0;
-		return __builtin_mul_overflow(elems / WSE_Q8_0_BLOCK, WSE_Q8_0_BLOCK_BYTES, &bytes) ?
-		       0 : bytes;
-	default:
-		return 0;
-	}
+	return wse_dtype_matrix_bytes(dtype, rows, cols);
 }
 
 /* ---- op records: validation and operands -------------------------------------------- */
 
-/* One operand as the validator sees it: the public part plus its alignment. */
-struct operand_info {
-	uint64_t *addr;
-	uint64_t bytes;
-	int writes;
-	uint32_t align;
-};
+/* The model implements every dtype and op: the device's caps only say so. */
+#define WAFER_CAPS	(~0u)
 
-struct operand_list {
-	struct operand_info op[WAFER_MAX_OPERANDS];
-	int n;
-};
-
-static void add_operand(struct operand_list *list, uint64_t *addr, uint64_t bytes,
-			int writes, uint32_t align)
+/* Negative wse_hw_status, or 0 with the record's operands (wse/op_rules.h) in list. */
+static int list_operands(const void *record, struct wse_op_operands *list)
 {
-	list->op[list->n++] = (struct operand_info){ addr, bytes, writes, align };
+	struct wse_op_verdict verdict = wse_op_check(record, WAFER_CAPS, list);
+
+	return -(int)verdict.status;
 }
 
-/* bytes = 4 * a * b * c, or 0 when that does not fit in 64 bits. */
-static uint64_t f32_bytes(uint64_t a, uint64_t b, uint64_t c)
+static __le64 *operand_addr(void *record, const struct wse_op_operand *o)
 {
-	uint64_t r;
-
-	if (__builtin_mul_overflow(a, b, &r) || __builtin_mul_overflow(r, c, &r) ||
-	    __builtin_mul_overflow(r, 4, &r))
-		return 0;
-	return r;
-}
-
-static uint32_t dtype_align(uint32_t dtype)
-{
-	return dtype == WSE_HW_DTYPE_F32 ? 4 : dtype == WSE_HW_DTYPE_Q8_0 ? 1 : 2;
-}
-
-static const uint16_t record_size[WSE_OP_COUNT] = {
-	[WSE_OP_NOP] = sizeof(struct wse_hw_op_hdr),
-	[WSE_OP_COPY] = sizeof(struct wse_hw_op_copy),
-	[WSE_OP_MATMUL] = sizeof(struct wse_hw_op_matmul),
-	[WSE_OP_RMSNORM] = sizeof(struct wse_hw_op_rmsnorm),
-	[WSE_OP_ROPE] = sizeof(struct wse_hw_op_rope),
-	[WSE_OP_ATTENTION] = sizeof(struct wse_hw_op_attention),
-	[WSE_OP_SILU_MUL] = sizeof(struct wse_hw_op_silu_mul),
-	[WSE_OP_ADD] = sizeof(struct wse_hw_op_add),
-	[WSE_OP_EMBED] = sizeof(struct wse_hw_op_embed),
-	[WSE_OP_SOFTMAX] = sizeof(struct wse_hw_op_softmax),
-	[WSE_OP_ARGMAX] = sizeof(struct wse_hw_op_argmax),
-	[WSE_OP_TOPK] = sizeof(struct wse_hw_op_topk),
-	[WSE_OP_LAYER] = sizeof(struct wse_hw_op_layer),
-};
-
-static int valid_eps(float eps)
-{
-	return isfinite(eps) && eps >= 0;
-}
-
-static int valid_theta(float theta)
-{
-	return isfinite(theta) && theta > 0;
-}
-
-#define SHAPE_ERR (-WSE_HW_STATUS_ERR_SHAPE)
-#define STREAM_ERR (-WSE_HW_STATUS_ERR_STREAM)
-
-static int list_matmul(struct wse_hw_op_matmul *op, struct operand_list *list)
-{
-	uint64_t w, x, y;
-
-	if (op->hdr.flags & ~WSE_MATMUL_ACCUMULATE)
-		return STREAM_ERR;
-	if (!op->rows || !op->cols || !op->batch || op->wtype >= WSE_HW_DTYPE_COUNT)
-		return SHAPE_ERR;
-	w = wafer_weight_bytes(op->wtype, op->rows, op->cols);
-	x = f32_bytes(op->batch, op->cols, 1);
-	y = f32_bytes(op->batch, op->rows, 1);
-	if (!w || !x || !y)
-		return SHAPE_ERR;
-	add_operand(list, &op->w, w, 0, dtype_align(op->wtype));
-	add_operand(list, &op->x, x, 0, 4);
-	add_operand(list, &op->y, y, 1, 4);
-	return 0;
-}
-
-static int list_rmsnorm(struct wse_hw_op_rmsnorm *op, struct operand_list *list)
-{
-	uint64_t x;
-
-	if (op->hdr.flags || op->reserved)
-		return STREAM_ERR;
-	if (!op->dim || !op->rows || !valid_eps(op->eps))
-		return SHAPE_ERR;
-	x = f32_bytes(op->rows, op->dim, 1);
-	if (!x)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 0, 4);
-	add_operand(list, &op->w, 4ull * op->dim, 0, 4);
-	add_operand(list, &op->y, x, 1, 4);
-	return 0;
-}
-
-static int list_rope(struct wse_hw_op_rope *op, struct operand_list *list)
-{
-	uint64_t x;
-
-	if (op->hdr.flags || op->reserved)
-		return STREAM_ERR;
-	if (!op->n_heads || !op->head_dim || !op->rows || op->head_dim % 2 ||
-	    !valid_theta(op->theta))
-		return SHAPE_ERR;
-	x = f32_bytes(op->rows, op->n_heads, op->head_dim);
-	if (!x)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 1, 4);
-	return 0;
-}
-
-static int list_attention(struct wse_hw_op_attention *op, struct operand_list *list)
-{
-	uint64_t q, kv;
-
-	if (op->hdr.flags)
-		return STREAM_ERR;
-	if (!op->n_heads || !op->n_kv_heads || !op->head_dim || !op->n_tokens ||
-	    op->n_heads % op->n_kv_heads ||
-	    (uint64_t)op->pos + op->n_tokens > op->kv_capacity)
-		return SHAPE_ERR;
-	q = f32_bytes(op->n_tokens, op->n_heads, op->head_dim);
-	kv = f32_bytes(op->kv_capacity, op->n_kv_heads, op->head_dim);
-	if (!q || !kv)
-		return SHAPE_ERR;
-	add_operand(list, &op->q, q, 0, 4);
-	add_operand(list, &op->k_cache, kv, 0, 4);
-	add_operand(list, &op->v_cache, kv, 0, 4);
-	add_operand(list, &op->out, q, 1, 4);
-	return 0;
-}
-
-static int list_elementwise(struct wse_hw_op_hdr *hdr, uint32_t n, uint32_t reserved,
-			    uint64_t *a, uint64_t *b, uint64_t *out, struct operand_list *list)
-{
-	if (hdr->flags || reserved)
-		return STREAM_ERR;
-	if (!n)
-		return SHAPE_ERR;
-	add_operand(list, a, 4ull * n, 0, 4);
-	add_operand(list, b, 4ull * n, 0, 4);
-	add_operand(list, out, 4ull * n, 1, 4);
-	return 0;
-}
-
-static int list_embed(struct wse_hw_op_embed *op, struct operand_list *list)
-{
-	uint64_t table, out;
-
-	if (op->hdr.flags)
-		return STREAM_ERR;
-	if (!op->dim || !op->vocab || !op->n_tokens || op->wtype >= WSE_HW_DTYPE_COUNT)
-		return SHAPE_ERR;
-	table = wafer_weight_bytes(op->wtype, op->vocab, op->dim);
-	out = f32_bytes(op->n_tokens, op->dim, 1);
-	if (!table || !out)
-		return SHAPE_ERR;
-	add_operand(list, &op->table, table, 0, dtype_align(op->wtype));
-	add_operand(list, &op->tokens, 4ull * op->n_tokens, 0, 4);
-	add_operand(list, &op->out, out, 1, 4);
-	return 0;
-}
-
-static int list_softmax(struct wse_hw_op_softmax *op, struct operand_list *list)
-{
-	uint64_t x;
-
-	if (op->hdr.flags)
-		return STREAM_ERR;
-	if (!op->n || !op->rows)
-		return SHAPE_ERR;
-	x = f32_bytes(op->rows, op->n, 1);
-	if (!x)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 0, 4);
-	add_operand(list, &op->y, x, 1, 4);
-	return 0;
-}
-
-static int list_argmax(struct wse_hw_op_argmax *op, struct operand_list *list)
-{
-	uint64_t x;
-
-	if (op->hdr.flags)
-		return STREAM_ERR;
-	if (!op->n || !op->rows)
-		return SHAPE_ERR;
-	x = f32_bytes(op->rows, op->n, 1);
-	if (!x)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 0, 4);
-	add_operand(list, &op->out, 4ull * op->rows, 1, 4);
-	return 0;
-}
-
-static int list_topk(struct wse_hw_op_topk *op, struct operand_list *list)
-{
-	uint64_t x, out;
-
-	if (op->hdr.flags || op->reserved)
-		return STREAM_ERR;
-	if (!op->n || !op->k || !op->rows || op->k > op->n)
-		return SHAPE_ERR;
-	x = f32_bytes(op->rows, op->n, 1);
-	out = f32_bytes(op->rows, op->k, 1);
-	if (!x || !out)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 0, 4);
-	add_operand(list, &op->out_index, out, 1, 4);
-	add_operand(list, &op->out_value, out, 1, 4);
-	return 0;
-}
-
-static int list_layer(struct wse_hw_op_layer *op, struct operand_list *list)
-{
-	uint64_t q_dim = (uint64_t)op->n_heads * op->head_dim;
-	uint64_t kv_dim = (uint64_t)op->n_kv_heads * op->head_dim;
-	uint64_t x, wq, wkv, wo, wup, wdown, cache, scratch, per_token;
-	uint32_t align = dtype_align(op->wtype);
-
-	if (op->hdr.flags || op->reserved)
-		return STREAM_ERR;
-	if (!op->dim || !op->hidden_dim || !op->n_heads || !op->n_kv_heads || !op->head_dim ||
-	    !op->n_tokens || op->head_dim % 2 || op->n_heads % op->n_kv_heads ||
-	    (uint64_t)op->pos + op->n_tokens > op->kv_capacity ||
-	    op->wtype >= WSE_HW_DTYPE_COUNT || !valid_eps(op->eps) || !valid_theta(op->rope_theta))
-		return SHAPE_ERR;
-	/* The steps of the layer (wafer_layer_steps) must be expressible as records. */
-	if (q_dim > UINT32_MAX || kv_dim > UINT32_MAX ||
-	    (uint64_t)op->n_tokens * op->hidden_dim > UINT32_MAX)
-		return SHAPE_ERR;
-	x = f32_bytes(op->n_tokens, op->dim, 1);
-	wq = wafer_weight_bytes(op->wtype, q_dim, op->dim);
-	wkv = wafer_weight_bytes(op->wtype, kv_dim, op->dim);
-	wo = wafer_weight_bytes(op->wtype, op->dim, q_dim);
-	wup = wafer_weight_bytes(op->wtype, op->hidden_dim, op->dim);
-	wdown = wafer_weight_bytes(op->wtype, op->dim, op->hidden_dim);
-	cache = f32_bytes(op->kv_capacity, kv_dim, 1);
-	per_token = op->dim + 2 * q_dim + 2ull * op->hidden_dim;
-	scratch = f32_bytes(op->n_tokens, per_token, 1);
-	if (!x || !wq || !wkv || !wo || !wup || !wdown || !cache || !scratch)
-		return SHAPE_ERR;
-	add_operand(list, &op->x, x, 1, 4);
-	add_operand(list, &op->attn_norm, 4ull * op->dim, 0, 4);
-	add_operand(list, &op->wq, wq, 0, align);
-	add_operand(list, &op->wk, wkv, 0, align);
-	add_operand(list, &op->wv, wkv, 0, align);
-	add_operand(list, &op->wo, wo, 0, align);
-	add_operand(list, &op->ffn_norm, 4ull * op->dim, 0, 4);
-	add_operand(list, &op->w_gate, wup, 0, align);
-	add_operand(list, &op->w_down, wdown, 0, align);
-	add_operand(list, &op->w_up, wup, 0, align);
-	add_operand(list, &op->k_cache, cache, 1, 4);
-	add_operand(list, &op->v_cache, cache, 1, 4);
-	add_operand(list, &op->scratch, scratch, 1, 4);
-	return 0;
-}
-
-/* Negative wse_hw_status, or 0 with the record's operands in list. */
-static int list_operands(void *record, struct operand_list *list)
-{
-	union wafer_record *op = record;
-	uint16_t code = op->hdr.op;
-
-	list->n = 0;
-	if (code >= WSE_OP_COUNT)
-		return -WSE_HW_STATUS_ERR_OPCODE;
-	if (op->hdr.length != record_size[code])
-		return STREAM_ERR;
-	switch (code) {
-	case WSE_OP_NOP:
-		return op->hdr.flags ? STREAM_ERR : 0;
-	case WSE_OP_COPY:
-		if (op->hdr.flags)
-			return STREAM_ERR;
-		add_operand(list, &op->copy.src, op->copy.bytes, 0, 1);
-		add_operand(list, &op->copy.dst, op->copy.bytes, 1, 1);
-		return 0;
-	case WSE_OP_MATMUL:
-		return list_matmul(&op->matmul, list);
-	case WSE_OP_RMSNORM:
-		return list_rmsnorm(&op->rmsnorm, list);
-	case WSE_OP_ROPE:
-		return list_rope(&op->rope, list);
-	case WSE_OP_ATTENTION:
-		return list_attention(&op->attention, list);
-	case WSE_OP_SILU_MUL:
-		return list_elementwise(&op->hdr, op->silu_mul.n, op->silu_mul.reserved,
-					&op->silu_mul.gate, &op->silu_mul.up, &op->silu_mul.out, list);
-	case WSE_OP_ADD:
-		return list_elementwise(&op->hdr, op->add.n, op->add.reserved,
-					&op->add.a, &op->add.b, &op->add.out, list);
-	case WSE_OP_EMBED:
-		return list_embed(&op->embed, list);
-	case WSE_OP_SOFTMAX:
-		return list_softmax(&op->softmax, list);
-	case WSE_OP_ARGMAX:
-		return list_argmax(&op->argmax, list);
-	case WSE_OP_TOPK:
-		return list_topk(&op->topk, list);
-	case WSE_OP_LAYER:
-		return list_layer(&op->layer, list);
-	default:
-		return -WSE_HW_STATUS_ERR_OPCODE;
-	}
+	return (__le64 *)((uint8_t *)record + o->offset);
 }
 
 int wafer_op_operands(void *op, struct wafer_operand operands[WAFER_MAX_OPERANDS])
 {
-	struct operand_list list;
+	struct wse_op_operands list;
 	int err = list_operands(op, &list);
 
+	_Static_assert(WSE_OP_MAX_OPERANDS <= WAFER_MAX_OPERANDS, "room for every operand");
 	if (err)
 		return err;
-	for (int i = 0; i < list.n; i++)
+	for (unsigned int i = 0; i < list.n; i++)
 		operands[i] = (struct wafer_operand){
-			list.op[i].addr, list.op[i].bytes, list.op[i].writes
+			operand_addr(op, &list.op[i]), list.op[i].bytes, list.op[i].writes
 		};
-	return list.n;
+	return (int)list.n;
 }
 
 /* ---- execution ------------------------------------------------------------------------ */
@@ -524,51 +214,39 @@ int wafer_resolve_region(const struct wafer *wafer, const struct wse_hw_op_hdr *
 {
 	const struct wse_hw_region *r = &hdr->region;
 
-	if (!r->w && !r->h) {
-		if (r->x || r->y)
-			return WSE_HW_STATUS_ERR_REGION;
-		*region = (struct wafer_region){ 0, 0, wafer->grid_w, wafer->grid_h };
-		return WSE_HW_STATUS_OK;
-	}
-	if (!r->w || !r->h || (uint32_t)r->x + r->w > wafer->grid_w ||
-	    (uint32_t)r->y + r->h > wafer->grid_h)
+	if (wse_region_fault(r, wafer->grid_w, wafer->grid_h))
 		return WSE_HW_STATUS_ERR_REGION;
-	*region = (struct wafer_region){ r->x, r->y, r->w, r->h };
+	if (!r->w)
+		*region = (struct wafer_region){ 0, 0, wafer->grid_w, wafer->grid_h };
+	else
+		*region = (struct wafer_region){ r->x, r->y, r->w, r->h };
 	return WSE_HW_STATUS_OK;
 }
 
-static int exact_alias_allowed(uint16_t code)
-{
-	return code == WSE_OP_ADD || code == WSE_OP_SILU_MUL || code == WSE_OP_RMSNORM ||
-	       code == WSE_OP_SOFTMAX;
-}
-
+/* Operands inside SRAM, aligned, and not written over another (the aliasing rules above). */
 static int check_operands(const struct wafer *wafer, uint16_t code,
-			  const struct operand_list *list)
+			  const struct wse_op_operands *list)
 {
-	for (int i = 0; i < list->n; i++) {
-		const struct operand_info *o = &list->op[i];
+	for (unsigned int i = 0; i < list->n; i++) {
+		const struct wse_op_operand *o = &list->op[i];
 
-		if (!o->bytes)
-			continue;
-		if (*o->addr > wafer->sram_bytes || o->bytes > wafer->sram_bytes - *o->addr ||
-		    *o->addr % o->align)
+		if (o->addr > wafer->sram_bytes || o->bytes > wafer->sram_bytes - o->addr ||
+		    o->addr % o->align)
 			return WSE_HW_STATUS_ERR_FAULT;
 	}
 	if (code == WSE_OP_COPY)
 		return WSE_HW_STATUS_OK;
-	for (int i = 0; i < list->n; i++) {
-		const struct operand_info *o = &list->op[i];
+	for (unsigned int i = 0; i < list->n; i++) {
+		const struct wse_op_operand *o = &list->op[i];
 
 		if (!o->writes)
 			continue;
-		for (int j = 0; j < list->n; j++) {
-			const struct operand_info *p = &list->op[j];
+		for (unsigned int j = 0; j < list->n; j++) {
+			const struct wse_op_operand *p = &list->op[j];
 
-			if (j == i || *o->addr >= *p->addr + p->bytes ||
-			    *p->addr >= *o->addr + o->bytes)
+			if (j == i || o->addr >= p->addr + p->bytes || p->addr >= o->addr + o->bytes)
 				continue;
-			if (exact_alias_allowed(code) && *o->addr == *p->addr && o->bytes == p->bytes)
+			if (wse_op_specs[code].in_place && o->addr == p->addr && o->bytes == p->bytes)
 				continue;
 			return WSE_HW_STATUS_ERR_FAULT;
 		}
@@ -591,14 +269,20 @@ void wafer_layer_steps(const struct wse_hw_op_layer *l, union wafer_record steps
 {
 	uint64_t q_dim = (uint64_t)l->n_heads * l->head_dim;
 	uint64_t kv_row = 4ull * l->n_kv_heads * l->head_dim;
-	uint64_t xn = l->scratch;
-	uint64_t q = xn + 4ull * l->n_tokens * l->dim;
-	uint64_t att = q + 4 * l->n_tokens * q_dim;
-	uint64_t gate = att + 4 * l->n_tokens * q_dim;
-	uint64_t up = gate + 4ull * l->n_tokens * l->hidden_dim;
+	struct wse_hw_layer_scratch layout = { 0 };
+	uint64_t xn, q, att, gate, up;
 	uint64_t k_new = l->k_cache + kv_row * l->pos, v_new = l->v_cache + kv_row * l->pos;
 	struct wse_hw_op_hdr hdr = { .region = l->hdr.region };
 	int i = 0;
+
+	/* The record passed its rules, so the layout does not overflow. */
+	wse_hw_layer_scratch_layout(l->dim, l->hidden_dim, l->n_heads, l->head_dim, l->n_tokens,
+				    &layout);
+	xn = l->scratch + layout.xn;
+	q = l->scratch + layout.q;
+	att = l->scratch + layout.att;
+	gate = l->scratch + layout.gate;
+	up = l->scratch + layout.up;
 
 #define STEP(code, type, ...)								\
 	do {										\
@@ -660,7 +344,7 @@ static int exec_layer(struct wafer *wafer, const struct wse_hw_op_layer *layer, 
 /* Validates, checks and runs one record that the model owns a copy of. */
 static int exec_record(struct wafer *wafer, union wafer_record *op, uint64_t *cycles)
 {
-	struct operand_list list;
+	struct wse_op_operands list;
 	struct wafer_region region;
 	int st;
 

@@ -14,7 +14,9 @@
 #include "libwse/wse.h"
 #include "wse/hw_device.h"
 #include "wse/hw_ops.h"
+#include "wse/op_rules.h"
 #include "tests/tap.h"
+#include "tests/unit/op_rule_cases.h"
 
 static wse_stream *s;
 
@@ -576,6 +578,115 @@ static void test_limits_and_regions(void)
 	wse_stream_destroy(NULL);
 }
 
+/* Appends the record r describes through its op's builder call. */
+static int append_record(const union wafer_record *r)
+{
+	switch (r->hdr.op) {
+	case WSE_OP_NOP:
+		return wse_stream_nop(s);
+	case WSE_OP_COPY:
+		return wse_stream_copy(s, r->copy.dst, r->copy.src, r->copy.bytes);
+	case WSE_OP_MATMUL: {
+		const struct wse_hw_op_matmul *m = &r->matmul;
+		struct wse_matmul mm = { .w = m->w, .x = m->x, .y = m->y, .rows = m->rows,
+					 .cols = m->cols, .batch = m->batch, .wtype = m->wtype,
+					 .accumulate = !!(m->hdr.flags & WSE_MATMUL_ACCUMULATE) };
+
+		return wse_stream_matmul(s, &mm);
+	}
+	case WSE_OP_RMSNORM:
+		return wse_stream_rmsnorm(s, r->rmsnorm.x, r->rmsnorm.w, r->rmsnorm.y,
+					  r->rmsnorm.dim, r->rmsnorm.rows, r->rmsnorm.eps);
+	case WSE_OP_ROPE:
+		return wse_stream_rope(s, r->rope.x, r->rope.n_heads, r->rope.head_dim,
+				       r->rope.rows, r->rope.pos, r->rope.theta);
+	case WSE_OP_ATTENTION: {
+		const struct wse_hw_op_attention *a = &r->attention;
+		struct wse_attention at = { .q = a->q, .k_cache = a->k_cache,
+					    .v_cache = a->v_cache, .out = a->out,
+					    .n_heads = a->n_heads, .n_kv_heads = a->n_kv_heads,
+					    .head_dim = a->head_dim, .n_tokens = a->n_tokens,
+					    .pos = a->pos, .kv_capacity = a->kv_capacity };
+
+		return wse_stream_attention(s, &at);
+	}
+	case WSE_OP_SILU_MUL:
+		return wse_stream_silu_mul(s, r->silu_mul.gate, r->silu_mul.up, r->silu_mul.out,
+					   r->silu_mul.n);
+	case WSE_OP_ADD:
+		return wse_stream_add(s, r->add.a, r->add.b, r->add.out, r->add.n);
+	case WSE_OP_EMBED:
+		return wse_stream_embed(s, r->embed.table, r->embed.tokens, r->embed.out,
+					r->embed.dim, r->embed.vocab, r->embed.n_tokens,
+					r->embed.wtype);
+	case WSE_OP_SOFTMAX:
+		return wse_stream_softmax(s, r->softmax.x, r->softmax.y, r->softmax.n,
+					  r->softmax.rows);
+	case WSE_OP_ARGMAX:
+		return wse_stream_argmax(s, r->argmax.x, r->argmax.out, r->argmax.n,
+					 r->argmax.rows);
+	case WSE_OP_TOPK:
+		return wse_stream_topk(s, r->topk.x, r->topk.out_index, r->topk.out_value,
+				       r->topk.n, r->topk.k, r->topk.rows);
+	case WSE_OP_LAYER: {
+		const struct wse_hw_op_layer *l = &r->layer;
+		struct wse_layer ly = {
+			.x = l->x, .attn_norm = l->attn_norm, .wq = l->wq, .wk = l->wk,
+			.wv = l->wv, .wo = l->wo, .ffn_norm = l->ffn_norm, .w_gate = l->w_gate,
+			.w_down = l->w_down, .w_up = l->w_up, .k_cache = l->k_cache,
+			.v_cache = l->v_cache, .scratch = l->scratch, .dim = l->dim,
+			.hidden_dim = l->hidden_dim, .n_heads = l->n_heads,
+			.n_kv_heads = l->n_kv_heads, .head_dim = l->head_dim,
+			.n_tokens = l->n_tokens, .pos = l->pos, .kv_capacity = l->kv_capacity,
+			.wtype = l->wtype, .eps = l->eps, .rope_theta = l->rope_theta };
+
+		/* Garbage in the struct's tail padding must not reach the record. */
+		memset((uint8_t *)&ly + offsetof(struct wse_layer, rope_theta) + sizeof(float), 0xa5,
+		       sizeof(ly) - offsetof(struct wse_layer, rope_theta) - sizeof(float));
+		return wse_stream_layer(s, &ly);
+	}
+	}
+	return -ENOSYS;
+}
+
+/*
+ * The cases test_wafer runs on the device: each valid record is appended
+ * byte for byte as the device gets it; each broken rule is refused with its
+ * errno, the stream unchanged and the op and field named.
+ */
+static void test_rulebook(void)
+{
+	char want[96];
+	int ok = 1, rc;
+
+	wse_stream_reset(s);
+	for (uint16_t code = 0; code < WSE_OP_COUNT; code++) {
+		const union wafer_record *r = &op_rule_valid[code];
+
+		rc = append_record(r);
+		if (rc || memcmp(last_hdr(r->hdr.length), r, r->hdr.length)) {
+			TAP_NOTE("valid %s record: %d (%s)", wse_op_specs[code].name, rc,
+				 wse_stream_last_error(s));
+			ok = 0;
+		}
+	}
+	TAP_OK(ok, "rulebook: a valid record of each of the %d ops is appended as it is",
+	       WSE_OP_COUNT);
+	for (size_t i = 0; i < OP_RULE_N_CASES; i++) {
+		const struct op_rule_case *c = &op_rule_cases[i];
+		union wafer_record r = op_rule_broken(c);
+		size_t before = wse_stream_length(s);
+
+		if (!c->err)
+			continue;	/* the header and reserved fields are libwse's to write */
+		snprintf(want, sizeof(want), "%s: %s ", wse_op_specs[c->code].name, c->field);
+		rc = append_record(&r);
+		TAP_OK(rejected(rc, -c->err, before, want), "rulebook: %s with %s broken: %d (want %d): %s",
+		       wse_op_specs[c->code].name, c->field, rc, -c->err, wse_stream_last_error(s));
+	}
+	wse_stream_reset(s);
+}
+
 int main(void)
 {
 	TAP_OK(wse_stream_create(0, &s) == 0 && wse_stream_length(s) == 0, "empty stream created");
@@ -587,6 +698,7 @@ int main(void)
 	test_operand_extents();
 	test_edges();
 	test_limits_and_regions();
+	test_rulebook();
 	wse_stream_destroy(s);
 	return tap_done();
 }

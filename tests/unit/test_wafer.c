@@ -22,6 +22,8 @@
 
 #include "qemu-dev/wafer/wafer_internal.h"
 #include "tests/tap.h"
+#include "tests/unit/op_rule_cases.h"
+#include "wse/op_rules.h"
 
 #define TOL_DOT		5e-7	/* dot kernels: observed 3.5e-8 */
 #define TOL_AXPY	1e-6	/* observed 7.9e-8 */
@@ -1166,6 +1168,44 @@ static void test_layer(struct wafer *w)
 	}
 }
 
+/* ---- the rulebook (tests/unit/op_rule_cases.h) ------------------------------------------------ */
+
+/*
+ * A valid record of every op runs; each rule broken in turn is refused with
+ * its status, and the rulebook the wafer runs names the field (libwse's
+ * builder gets the same cases in test_libwse_stream).
+ */
+static void test_rulebook(struct wafer *w)
+{
+	union wafer_record r;
+	struct wse_op_verdict v;
+	int ok = 1, st;
+
+	/* Zero SRAM: token ids 0 are inside every vocab. */
+	wafer_reset(w);
+	for (uint16_t code = 0; code < WSE_OP_COUNT; code++) {
+		r = op_rule_valid[code];
+		st = exec(w, &r);
+		if (st) {
+			TAP_NOTE("valid %s record: status %d", wse_op_specs[code].name, st);
+			ok = 0;
+		}
+	}
+	TAP_OK(ok, "rulebook: a valid record of each of the %d ops runs", WSE_OP_COUNT);
+	for (size_t i = 0; i < OP_RULE_N_CASES; i++) {
+		const struct op_rule_case *c = &op_rule_cases[i];
+
+		r = op_rule_broken(c);
+		st = exec(w, &r);
+		v = wse_op_check(&r, ~0u, NULL);
+		TAP_OK(st == (int)c->status && v.status == c->status && v.field &&
+		       !strcmp(v.field, c->field),
+		       "rulebook: %s with %s broken: status %d (want %u), names %s (%s)",
+		       wse_op_specs[c->code].name, c->field, st, c->status,
+		       v.field ? v.field : "nothing", v.reason ? v.reason : "");
+	}
+}
+
 /* ---- bad records ----------------------------------------------------------------------------- */
 
 static int status_of(struct wafer *w, void *rec)
@@ -1208,7 +1248,7 @@ static struct wse_hw_op_layer good_layer(void)
 				     .dim = 32, .hidden_dim = 64, .n_heads = 4, .n_kv_heads = 2,
 				     .head_dim = 8, .n_tokens = 2, .pos = 1, .kv_capacity = 8,
 				     .wtype = WSE_HW_DTYPE_F32, .eps = 1e-5f, .rope_theta = 10000 };
-	uint64_t *f[] = { &l.x, &l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
+	__le64 *f[] = { &l.x, &l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
 			  &l.w_down, &l.w_up, &l.k_cache, &l.v_cache, &l.scratch };
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -1364,7 +1404,8 @@ static void test_bad_records(struct wafer *w)
 				     .dst = 0, .bytes = ~0ull - 0x800 };
 	TAP_OK(status_of(w, &cp) == WSE_HW_STATUS_ERR_FAULT, "copy of 2^64 bytes: ERR_FAULT");
 	cp.bytes = 0;
-	TAP_OK(status_of(w, &cp) == WSE_HW_STATUS_OK, "copy of 0 bytes is a no-op");
+	TAP_OK(status_of(w, &cp) == WSE_HW_STATUS_ERR_SHAPE,
+	       "copy of 0 bytes: ERR_SHAPE, as every other zero size (and as libwse refuses it)");
 
 	/* overlaps */
 	mm = good_matmul();
@@ -1856,6 +1897,7 @@ int main(void)
 	wafer_kernels_init(&w->kernels, 1);
 	test_matmul_threads();
 	test_bad_records(w);
+	test_rulebook(w);
 	test_timing(w);
 	wafer_destroy(w);
 	test_embed_race();
