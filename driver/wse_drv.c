@@ -132,15 +132,13 @@ static int wse_ioctl_query_info(struct drm_device *drm, void *data, struct drm_f
 	struct wse_device *wdev = to_wse(drm);
 	struct drm_wse_query_info *args = data;
 
-	/* The ABI's caps are the device's bits of the same names. */
-	BUILD_BUG_ON(DRM_WSE_CAP_LARGE_MAPS != WSE_HW_CAP_MAP_TREE);
-	if (args->flags)
+	if (args->flags) {
+		drm_dbg(drm, "query_info: unknown flags %#x\n", args->flags);
 		return -EINVAL;
+	}
 	args->abi_version = DRM_WSE_ABI_VERSION;
 	args->hw_version = wdev->hw_version;
-	args->caps = wdev->caps & (DRM_WSE_CAP_F16 | DRM_WSE_CAP_BF16 | DRM_WSE_CAP_Q8_0 |
-				   DRM_WSE_CAP_FUSED_LAYER | DRM_WSE_CAP_FAULT_INJECT |
-				   DRM_WSE_CAP_LARGE_MAPS);
+	args->caps = wse_caps_to_uapi(wdev->caps);
 	args->sram_size = wdev->sram_size;
 	args->sram_used = wse_sram_used(wdev);
 	args->grid_width = wdev->grid_w;
@@ -162,19 +160,29 @@ static int wse_ioctl_fault_inject(struct drm_device *drm, void *data, struct drm
 {
 	struct wse_device *wdev = to_wse(drm);
 	struct drm_wse_fault_inject *args = data;
+	u32 hw_mode;
 	int idx;
 
-	if (!capable(CAP_SYS_ADMIN))
+	if (!capable(CAP_SYS_ADMIN)) {
+		drm_dbg(drm, "fault_inject: needs CAP_SYS_ADMIN\n");
 		return -EPERM;
-	if (args->flags || args->pad)
+	}
+	if (args->flags || args->pad) {
+		drm_dbg(drm, "fault_inject: flags %#x or pad not 0\n", args->flags);
 		return -EINVAL;
-	if (!(wdev->caps & WSE_HW_CAP_FAULT_INJECT))
+	}
+	if (!(wdev->caps & WSE_HW_CAP_FAULT_INJECT)) {
+		drm_dbg(drm, "fault_inject: the device has no fault injection\n");
 		return -EOPNOTSUPP;
-	if (args->mode > DRM_WSE_FAULT_SRAM_ERROR || args->queue >= wdev->num_queues)
+	}
+	if (wse_fault_mode_to_hw(args->mode, &hw_mode) || args->queue >= wdev->num_queues) {
+		drm_dbg(drm, "fault_inject: mode %u unknown or queue %u of %u\n",
+			args->mode, args->queue, wdev->num_queues);
 		return -EINVAL;
+	}
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
-	writel(args->mode | args->queue << WSE_HW_FAULT_QUEUE_SHIFT,
+	writel(hw_mode | args->queue << WSE_HW_FAULT_QUEUE_SHIFT,
 	       wdev->regs + WSE_REG_FAULT_INJECT);
 	drm_dev_exit(idx);
 	return 0;
@@ -185,20 +193,29 @@ static int wse_ioctl_reset(struct drm_device *drm, void *data, struct drm_file *
 	struct wse_device *wdev = to_wse(drm);
 	struct drm_wse_reset *args = data;
 
-	if (!capable(CAP_SYS_ADMIN))
+	if (!capable(CAP_SYS_ADMIN)) {
+		drm_dbg(drm, "reset: needs CAP_SYS_ADMIN\n");
 		return -EPERM;
-	if (args->flags || args->pad)
+	}
+	if (args->flags || args->pad) {
+		drm_dbg(drm, "reset: flags %#x or pad not 0\n", args->flags);
 		return -EINVAL;
+	}
 	switch (args->kind) {
 	case DRM_WSE_RESET_QUEUE:
-		if (args->queue >= wdev->num_queues)
+		if (args->queue >= wdev->num_queues) {
+			drm_dbg(drm, "reset: queue %u of %u\n", args->queue, wdev->num_queues);
 			return -EINVAL;
+		}
 		return wse_queue_reset(&wdev->queues[args->queue], false);
 	case DRM_WSE_RESET_DEVICE:
-		if (args->queue)
+		if (args->queue) {
+			drm_dbg(drm, "reset: queue %u given for a device reset\n", args->queue);
 			return -EINVAL;
+		}
 		return wse_device_reset(wdev);
 	default:
+		drm_dbg(drm, "reset: unknown kind %u\n", args->kind);
 		return -EINVAL;
 	}
 }

@@ -166,9 +166,9 @@ struct wse_sram {
 	struct drm_mm_node node;
 };
 
-/* One 4 KiB page of a host mapping's page list or page tree. */
+/* One 4 KiB page of a host mapping's page tree. */
 struct wse_pt_page {
-	u64 *entries;
+	__le64 *entries;
 	dma_addr_t dma;
 };
 
@@ -183,7 +183,7 @@ struct wse_mapping {
 	 * Host mapping: a flat page list in one allocation (flat_bytes), or
 	 * with WSE_HW_MAP_TREE the tree's pages, leaves first, root last.
 	 */
-	u64 *flat;
+	__le64 *flat;
 	dma_addr_t flat_dma;
 	size_t flat_bytes;
 	struct wse_pt_page *tree;
@@ -210,7 +210,7 @@ struct wse_ctx {
 	/* Taken inside wdev->event_lock, so never around anything else. */
 	spinlock_t fault_lock;
 	u64 last_fault_dva;
-	u32 last_fault_status;
+	u32 last_fault_status;		/* DRM_WSE_STATUS_* */
 	struct work_struct free_work;
 };
 
@@ -230,7 +230,7 @@ struct wse_job {
 	ktime_t submit_time;
 	ktime_t done_time;
 	/* Results, valid once @done completed. */
-	u32 status;
+	u32 status;			/* DRM_WSE_STATUS_* */
 	u32 op_index;
 	u64 cycles;
 	struct completion done;
@@ -248,26 +248,40 @@ int wse_device_reset(struct wse_device *wdev);
 void wse_device_abort_all(struct wse_device *wdev);
 void wse_reset_work(struct work_struct *work);
 void wse_events_process(struct wse_device *wdev);
-int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id,
-			 dma_addr_t map_dma, u32 map_count, bool valid);
+
+/* wse_abi.c: device numbers <-> ioctl ABI numbers */
+u32 wse_status_to_uapi(u32 hw_status);
+u32 wse_caps_to_uapi(u32 hw_caps);
+int wse_fault_mode_to_hw(u32 mode, u32 *hw_mode);
+u32 wse_map_flags_to_hw(u32 flags);
+u32 wse_event_to_genl(u32 hw_type);
+
+/* wse_sram.c */
+int wse_ioctl_sram_alloc(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_sram_free(struct drm_device *drm, void *data, struct drm_file *file);
+struct wse_sram *wse_sram_lookup(struct wse_file *wfile, u32 handle);
+void wse_sram_put(struct wse_sram *sram);
+
+/* wse_gem.c */
+int wse_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_bo_info(struct drm_device *drm, void *data, struct drm_file *file);
 
 /* wse_ctx.c */
 int wse_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *file);
 int wse_ioctl_ctx_destroy(struct drm_device *drm, void *data, struct drm_file *file);
 int wse_ioctl_ctx_info(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_bo_info(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_sram_alloc(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_sram_free(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file);
-int wse_ioctl_unmap(struct drm_device *drm, void *data, struct drm_file *file);
 struct wse_ctx *wse_ctx_lookup(struct wse_file *wfile, u32 handle);
 void wse_ctx_put(struct wse_ctx *ctx);
 struct wse_ctx *wse_ctx_get_by_hw_id(struct wse_device *wdev, u32 hw_id);
+void wse_file_release_objects(struct wse_file *wfile);
+
+/* wse_map.c */
+int wse_ioctl_map(struct drm_device *drm, void *data, struct drm_file *file);
+int wse_ioctl_unmap(struct drm_device *drm, void *data, struct drm_file *file);
 int wse_ctx_start_job(struct wse_ctx *ctx, struct drm_gem_object *obj,
 		      u64 offset, u32 length, u64 *dva);
-void wse_file_release_objects(struct wse_file *wfile);
+void wse_ctx_unmap_all(struct wse_ctx *ctx);
 
 /* wse_job.c */
 int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);

@@ -88,24 +88,43 @@ void wse_job_finish(struct wse_job *job, u32 status, u32 op_index, u64 cycles)
 
 static int wse_submit_check(struct wse_device *wdev, const struct drm_wse_submit *args)
 {
-	if (args->flags & ~DRM_WSE_SUBMIT_NOP)
+	struct drm_device *drm = &wdev->drm;
+
+	if (args->flags & ~DRM_WSE_SUBMIT_NOP) {
+		drm_dbg(drm, "submit: unknown flags %#x\n", args->flags);
 		return -EINVAL;
-	if (args->queue != DRM_WSE_QUEUE_DEFAULT && args->queue >= wdev->num_queues)
+	}
+	if (args->queue != DRM_WSE_QUEUE_DEFAULT && args->queue >= wdev->num_queues) {
+		drm_dbg(drm, "submit: queue %u of %u\n", args->queue, wdev->num_queues);
 		return -EINVAL;
-	if (args->bo_count > WSE_MAX_BO_HANDLES)
+	}
+	if (args->bo_count > WSE_MAX_BO_HANDLES) {
+		drm_dbg(drm, "submit: bo_count %u exceeds %u\n", args->bo_count,
+			WSE_MAX_BO_HANDLES);
 		return -E2BIG;
-	if (args->bo_count && !args->bo_handles)
+	}
+	if (args->bo_count && !args->bo_handles) {
+		drm_dbg(drm, "submit: bo_count %u without bo_handles\n", args->bo_count);
 		return -EFAULT;
+	}
 	if (args->flags & DRM_WSE_SUBMIT_NOP) {
-		if (args->stream_handle || args->stream_offset || args->stream_length)
+		if (args->stream_handle || args->stream_offset || args->stream_length) {
+			drm_dbg(drm, "submit: NOP with a stream\n");
 			return -EINVAL;
+		}
 		return 0;
 	}
 	if (!args->stream_length || !IS_ALIGNED(args->stream_length, 8) ||
-	    !IS_ALIGNED(args->stream_offset, 8))
+	    !IS_ALIGNED(args->stream_offset, 8)) {
+		drm_dbg(drm, "submit: stream length %u or offset %#llx not a multiple of 8\n",
+			args->stream_length, args->stream_offset);
 		return -EINVAL;
-	if (args->stream_length > WSE_MAX_STREAM)
+	}
+	if (args->stream_length > WSE_MAX_STREAM) {
+		drm_dbg(drm, "submit: stream length %u exceeds %u\n", args->stream_length,
+			WSE_MAX_STREAM);
 		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -158,17 +177,22 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		job->bo_count = args->bo_count;
 		ret = drm_gem_objects_lookup(file, u64_to_user_ptr(args->bo_handles),
 					     args->bo_count, &job->bos);
-		if (ret)
+		if (ret) {
+			drm_dbg(drm, "submit: bo_handles: %d\n", ret);
 			goto out_put;
+		}
 	}
 	if (!(args->flags & DRM_WSE_SUBMIT_NOP)) {
 		job->stream = drm_gem_object_lookup(file, args->stream_handle);
 		if (!job->stream) {
+			drm_dbg(drm, "submit: no stream buffer handle %u\n", args->stream_handle);
 			ret = -ENOENT;
 			goto out_put;
 		}
 		if (args->stream_offset > job->stream->size ||
 		    args->stream_length > job->stream->size - args->stream_offset) {
+			drm_dbg(drm, "submit: stream %#llx+%u passes the buffer's end\n",
+				args->stream_offset, args->stream_length);
 			ret = -EINVAL;
 			goto out_put;
 		}
@@ -177,13 +201,15 @@ int wse_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	ret = wse_ctx_start_job(job->ctx, job->stream, args->stream_offset,
 				args->stream_length, &stream_dva);
 	if (ret) {
+		drm_dbg(drm, "submit: stream not mapped readable in the context\n");
 		ret = -ENXIO;
 		goto out_put;
 	}
-	job->sqe.opcode = args->flags & DRM_WSE_SUBMIT_NOP ? WSE_CMD_NOP : WSE_CMD_EXEC;
-	job->sqe.context = job->ctx->hw_id;
-	job->sqe.stream_dva = stream_dva;
-	job->sqe.stream_len = args->stream_length;
+	job->sqe.opcode = cpu_to_le16(args->flags & DRM_WSE_SUBMIT_NOP ?
+				      WSE_CMD_NOP : WSE_CMD_EXEC);
+	job->sqe.context = cpu_to_le32(job->ctx->hw_id);
+	job->sqe.stream_dva = cpu_to_le64(stream_dva);
+	job->sqe.stream_len = cpu_to_le32(args->stream_length);
 	q = &wdev->queues[args->queue == DRM_WSE_QUEUE_DEFAULT ? job->ctx->queue : args->queue];
 
 	mutex_lock(&wfile->lock);
@@ -222,10 +248,21 @@ out_put:
 	return ret;
 }
 
-static struct wse_job *wse_job_lookup(struct wse_file *wfile, u64 id, int *err)
+/*
+ * The job a WAIT or JOB_STATUS names, referenced; NULL with *err set when
+ * the ioctl's flags are not 0 or no such job is retained.
+ */
+static struct wse_job *wse_job_lookup(struct wse_file *wfile, const char *ioctl, u32 flags,
+				      u64 id, int *err)
 {
+	struct drm_device *drm = &wfile->wdev->drm;
 	struct wse_job *job;
 
+	if (flags) {
+		drm_dbg(drm, "%s: unknown flags %#x\n", ioctl, flags);
+		*err = -EINVAL;
+		return NULL;
+	}
 	mutex_lock(&wfile->lock);
 	job = xa_load(&wfile->jobs, id);
 	if (job)
@@ -233,6 +270,9 @@ static struct wse_job *wse_job_lookup(struct wse_file *wfile, u64 id, int *err)
 	else
 		*err = (!id || id > wfile->next_job_id) ? -EINVAL : -ENOENT;
 	mutex_unlock(&wfile->lock);
+	if (!job)
+		drm_dbg(drm, "%s: job %llu %s\n", ioctl, id,
+			*err == -EINVAL ? "was never submitted" : "is no longer retained");
 	return job;
 }
 
@@ -244,9 +284,7 @@ int wse_ioctl_wait(struct drm_device *drm, void *data, struct drm_file *file)
 	long left;
 	int ret = 0;
 
-	if (args->flags)
-		return -EINVAL;
-	job = wse_job_lookup(wfile, args->job_id, &ret);
+	job = wse_job_lookup(wfile, "wait", args->flags, args->job_id, &ret);
 	if (!job)
 		return ret;
 	if (args->timeout_ns) {
@@ -275,9 +313,7 @@ int wse_ioctl_job_status(struct drm_device *drm, void *data, struct drm_file *fi
 	struct wse_job *job;
 	int ret = 0;
 
-	if (args->flags)
-		return -EINVAL;
-	job = wse_job_lookup(wfile, args->job_id, &ret);
+	job = wse_job_lookup(wfile, "job_status", args->flags, args->job_id, &ret);
 	if (!job)
 		return ret;
 	args->submit_ns = ktime_to_ns(job->submit_time);

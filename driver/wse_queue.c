@@ -188,7 +188,7 @@ void wse_hw_fini(struct wse_device *wdev)
 static void wse_queue_push(struct wse_queue *q, struct wse_job *job)
 {
 	job->seq = q->next_seq++;
-	job->sqe.seq = job->seq;
+	job->sqe.seq = cpu_to_le64(job->seq);
 	job->slot = q->sq_tail;
 	q->sq[q->sq_tail] = job->sqe;
 	q->sq_tail = (q->sq_tail + 1) & (q->size - 1);
@@ -257,7 +257,7 @@ static void wse_queue_process(struct wse_queue *q)
 		struct wse_hw_cqe *cqe = &q->cq[q->cq_head];
 		struct wse_hw_cqe entry;
 
-		if ((READ_ONCE(cqe->flags) & WSE_CQE_PHASE) != q->phase)
+		if ((le16_to_cpu(READ_ONCE(cqe->flags)) & WSE_CQE_PHASE) != q->phase)
 			break;
 		dma_rmb();
 		entry = *cqe;
@@ -265,9 +265,11 @@ static void wse_queue_process(struct wse_queue *q)
 		if (job) {
 			list_move_tail(&job->qnode, &done);
 			q->inflight_count--;
-			job->cycles = entry.cycles;
-			job->op_index = entry.op_index;
-			job->status = entry.seq == job->seq ? entry.status : DRM_WSE_STATUS_CORRUPT;
+			job->cycles = le64_to_cpu(entry.cycles);
+			job->op_index = le32_to_cpu(entry.op_index);
+			job->status = le64_to_cpu(entry.seq) == job->seq ?
+				      wse_status_to_uapi(le32_to_cpu(entry.status)) :
+				      DRM_WSE_STATUS_CORRUPT;
 		}
 		q->cq_head++;
 		if (q->cq_head == q->size) {
@@ -654,38 +656,29 @@ void wse_device_abort_all(struct wse_device *wdev)
 
 static void wse_handle_event(struct wse_device *wdev, const struct wse_hw_event *ev)
 {
+	u32 type = le32_to_cpu(ev->type), queue = le32_to_cpu(ev->queue);
+	u32 context = le32_to_cpu(ev->context);
+	u32 status = wse_status_to_uapi(le32_to_cpu(ev->status));
+	u32 genl_event = wse_event_to_genl(type);
 	struct wse_ctx *ctx;
-	u32 genl_event;
 
-	switch (ev->type) {
-	case WSE_HW_EVENT_FAULT:
-		genl_event = WSE_GENL_EVENT_FAULT;
-		break;
-	case WSE_HW_EVENT_DMA_ERROR:
-		genl_event = WSE_GENL_EVENT_DMA_ERROR;
-		break;
-	case WSE_HW_EVENT_SRAM_ERROR:
-		genl_event = WSE_GENL_EVENT_SRAM_ERROR;
-		break;
-	case WSE_HW_EVENT_CQ_OVERFLOW:
+	if (type == WSE_HW_EVENT_CQ_OVERFLOW)
 		dev_warn_ratelimited(wdev->drm.dev, "queue %u: completion queue overflow\n",
-				     ev->queue);
+				     queue);
+	if (!genl_event)
 		return;
-	default:
-		return;
-	}
 	atomic64_inc(&wdev->faults);
 	/* The details go to the owning context only; netlink gets no address. */
-	ctx = wse_ctx_get_by_hw_id(wdev, ev->context);
+	ctx = wse_ctx_get_by_hw_id(wdev, context);
 	if (ctx) {
 		spin_lock(&ctx->fault_lock);
-		ctx->last_fault_dva = ev->addr;
-		ctx->last_fault_status = ev->status;
+		ctx->last_fault_dva = le64_to_cpu(ev->addr);
+		ctx->last_fault_status = status;
 		spin_unlock(&ctx->fault_lock);
 		atomic64_inc(&ctx->faults);
 		wse_ctx_put(ctx);
 	}
-	wse_genl_event(wdev, genl_event, ev->queue, ev->status, ev->context);
+	wse_genl_event(wdev, genl_event, queue, status, context);
 }
 
 /* event_lock held: handles the events the device has posted so far. */
@@ -773,57 +766,6 @@ void wse_irq_fini(struct wse_device *wdev)
 		free_irq(wdev->event_irq, wdev);
 	wdev->event_irq = 0;
 	pci_free_irq_vectors(wdev->pdev);
-}
-
-/*
- * Points the device at a context's new map table and waits until the device
- * has dropped the old one, after which the caller may free it (0). If the
- * device does not confirm that in time, only a device reset makes sure of
- * it; an error means the device may still read the old table.
- */
-int wse_ctx_table_update(struct wse_device *wdev, u32 hw_id, dma_addr_t map_dma,
-			 u32 map_count, bool valid)
-{
-	struct wse_hw_ctx *entry = &wdev->ctx_table[hw_id];
-	u64 timeout_us = (u64)wse_job_timeout_ms * USEC_PER_MSEC + USEC_PER_SEC;
-	int idx, ret = 0;
-	u32 val;
-
-	mutex_lock(&wdev->invalidate_lock);
-	/*
-	 * The device reads the entry for every command, possibly while it
-	 * changes. Changing one field at a time, in this order, means that
-	 * any mix of old and new fields it might read stays inside a table
-	 * that has at least map_count entries.
-	 */
-	if (!valid)
-		WRITE_ONCE(entry->flags, 0);
-	wmb();	/* invalid before the table goes */
-	if (map_count > entry->map_count) {
-		WRITE_ONCE(entry->map_dma, map_dma);
-		wmb();	/* the larger table is in place before the count grows */
-		WRITE_ONCE(entry->map_count, map_count);
-	} else {
-		WRITE_ONCE(entry->map_count, map_count);
-		wmb();	/* the count has shrunk before the smaller table is in place */
-		WRITE_ONCE(entry->map_dma, map_dma);
-	}
-	wmb();	/* the table is in place before the entry is valid */
-	if (valid)
-		WRITE_ONCE(entry->flags, WSE_CTX_VALID);
-	if (drm_dev_enter(&wdev->drm, &idx)) {
-		wse_wr(wdev, WSE_REG_CTX_INVALIDATE, hw_id);
-		ret = readl_poll_timeout(wdev->regs + WSE_REG_CTX_INVALIDATE, val,
-					 val == 0 || val == U32_MAX, 10, timeout_us);
-		drm_dev_exit(idx);
-	}
-	mutex_unlock(&wdev->invalidate_lock);
-	if (ret) {
-		drm_err(&wdev->drm, "context %u: invalidation timed out, resetting the device\n",
-			hw_id);
-		ret = wse_device_reset(wdev);
-	}
-	return ret;
 }
 
 void wse_queue_init_sw(struct wse_device *wdev, u32 index)
