@@ -10,8 +10,12 @@
 #include <string.h>
 
 #include "engine/backend.h"
-#include "engine/kernels.h"
+#include "engine/kernels/kernels.h"
 #include "engine/threadpool.h"
+
+_Static_assert(ENG_F32 == (int)KERN_F32 && ENG_F16 == (int)KERN_F16 && ENG_BF16 == (int)KERN_BF16 &&
+	       ENG_Q8_0 == (int)KERN_Q8_0 && ENG_DTYPE_COUNT == (int)KERN_DTYPE_COUNT,
+	       "the kernel library reads the engine's dtypes as its own");
 
 struct cpu_state {
 	struct eng_pool *pool;
@@ -26,6 +30,7 @@ struct cpu_state {
 /* ---- parallel matmul ------------------------------------------------------------- */
 
 struct matmul_job {
+	const struct kern_ops *ops;
 	const struct eng_tensor *w[3];
 	float *y[3];
 	int n_w;
@@ -52,8 +57,12 @@ static void matmul_task(void *ctx, int task, int thread)
 		uint64_t lo = r0 > base ? r0 - base : 0;
 		uint64_t hi = r1 - base < w->rows ? r1 - base : w->rows;
 
-		if (r1 > base && lo < w->rows && lo < hi)
-			eng_matmul_rows(w, job->x, w->cols, job->n, job->y[i], job->y_stride[i], lo, hi);
+		if (r1 > base && lo < w->rows && lo < hi) {
+			struct kern_matrix m = { w->data, (enum kern_dtype)w->type, w->cols, w->row_bytes };
+
+			kern_matmul_rows(job->ops, &m, lo, hi, job->x, w->cols, (uint64_t)job->n,
+					 job->y[i], job->y_stride[i]);
+		}
 		base += w->rows;
 	}
 }
@@ -63,7 +72,8 @@ static void matmul(struct cpu_state *s, const float *x, int n, int n_w,
 		   const struct eng_tensor *w0, float *y0, const struct eng_tensor *w1, float *y1,
 		   const struct eng_tensor *w2, float *y2)
 {
-	struct matmul_job job = { .w = { w0, w1, w2 }, .y = { y0, y1, y2 }, .n_w = n_w, .x = x, .n = n };
+	struct matmul_job job = { .ops = kern_ops(), .w = { w0, w1, w2 }, .y = { y0, y1, y2 },
+				  .n_w = n_w, .x = x, .n = n };
 	int threads = eng_pool_threads(s->pool);
 	uint64_t tasks;
 
@@ -83,6 +93,7 @@ static void matmul(struct cpu_state *s, const float *x, int n, int n_w,
 
 struct attn_job {
 	struct cpu_state *s;
+	const struct kern_ops *ops;
 	const struct eng_hparams *hp;
 	const float *k_cache, *v_cache;
 	uint32_t pos;
@@ -103,11 +114,8 @@ static void attn_task(void *ctx, int task, int thread)
 
 	for (uint32_t j = 0; j < n_keys; j++) {
 		const float *k = job->k_cache + (size_t)j * s->kv_dim + (size_t)kvh * hd;
-		float d = 0;
 
-		for (uint32_t i = 0; i < hd; i++)
-			d += q[i] * k[i];
-		sc[j] = d * scale;
+		sc[j] = job->ops->dot[KERN_F32](k, q, hd) * scale;
 		if (sc[j] > max)
 			max = sc[j];
 	}
@@ -118,10 +126,8 @@ static void attn_task(void *ctx, int task, int thread)
 	memset(out, 0, hd * sizeof(*out));
 	for (uint32_t j = 0; j < n_keys; j++) {
 		const float *v = job->v_cache + (size_t)j * s->kv_dim + (size_t)kvh * hd;
-		float p = sc[j] / sum;
 
-		for (uint32_t i = 0; i < hd; i++)
-			out[i] += p * v[i];
+		job->ops->axpy(out, sc[j] / sum, v, hd);
 	}
 }
 
@@ -160,11 +166,11 @@ static int cpu_forward(struct eng_backend *be, const int32_t *tokens, uint32_t n
 		const struct eng_layer *L = &m->layers[l];
 		float *kc = s->k_cache + (size_t)l * s->n_ctx * s->kv_dim;
 		float *vc = s->v_cache + (size_t)l * s->n_ctx * s->kv_dim;
-		struct attn_job aj = { s, hp, kc, vc, pos };
+		struct attn_job aj = { s, kern_ops(), hp, kc, vc, pos };
 
 		for (uint32_t t = 0; t < n; t++)
-			eng_rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, L->attn_norm.data, dim,
-				    hp->rms_eps);
+			kern_rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, L->attn_norm.data, dim,
+				     hp->rms_eps);
 		/* K and V land directly in the cache rows of their positions */
 		matmul(s, s->xb, (int)n, 3, &L->wq, s->q, &L->wk, kc + (size_t)pos * s->kv_dim,
 		       &L->wv, vc + (size_t)pos * s->kv_dim);
@@ -178,14 +184,10 @@ static int cpu_forward(struct eng_backend *be, const int32_t *tokens, uint32_t n
 			s->x[i] += s->xb[i];
 
 		for (uint32_t t = 0; t < n; t++)
-			eng_rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, L->ffn_norm.data, dim,
-				    hp->rms_eps);
+			kern_rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, L->ffn_norm.data, dim,
+				     hp->rms_eps);
 		matmul(s, s->xb, (int)n, 2, &L->w_gate, s->gate, &L->w_up, s->up, NULL, NULL);
-		for (size_t i = 0; i < (size_t)n * hidden; i++) {
-			float g = s->gate[i];
-
-			s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-		}
+		kern_silu_mul(s->gate, s->gate, s->up, (size_t)n * hidden);
 		matmul(s, s->gate, (int)n, 1, &L->w_down, s->xb, NULL, NULL, NULL, NULL);
 		for (size_t i = 0; i < (size_t)n * dim; i++)
 			s->x[i] += s->xb[i];
@@ -195,8 +197,8 @@ static int cpu_forward(struct eng_backend *be, const int32_t *tokens, uint32_t n
 		uint32_t rows = n - first;
 
 		for (uint32_t t = first; t < n; t++)
-			eng_rmsnorm(s->xb + (size_t)(t - first) * dim, s->x + (size_t)t * dim,
-				    m->output_norm.data, dim, hp->rms_eps);
+			kern_rmsnorm(s->xb + (size_t)(t - first) * dim, s->x + (size_t)t * dim,
+				     m->output_norm.data, dim, hp->rms_eps);
 		matmul(s, s->xb, (int)rows, 1, &m->output, logits, NULL, NULL, NULL, NULL);
 	}
 	s->stats.forward_calls++;

@@ -23,6 +23,7 @@
 #include "engine/gguf_write.h"
 #include "engine/sampler.h"
 #include "engine/threadpool.h"
+#include "tools/host_memory.h"
 
 static double now(void)
 {
@@ -31,9 +32,6 @@ static double now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
-
-/* 16 bytes: SSE2 on x86-64, so one core can issue loads faster than memory answers. */
-typedef uint64_t u64x2 __attribute__((vector_size(16)));
 
 struct mem_job {
 	const uint64_t *src;
@@ -46,21 +44,12 @@ static void mem_task(void *ctx, int task, int thread)
 {
 	struct mem_job *j = ctx;
 	size_t first = (size_t)task * j->words_per_task;
-	const u64x2 *p = (const u64x2 *)(j->src + first);
-	u64x2 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 
 	if (j->dst) {
 		memcpy(j->dst + first, j->src + first, j->words_per_task * 8);
 		return;
 	}
-	for (size_t i = 0; i < j->words_per_task / 2; i += 4) {
-		a += p[i];
-		b += p[i + 1];
-		c += p[i + 2];
-		d += p[i + 3];
-	}
-	a += b + c + d;
-	j->sums[thread & 63] += a[0] + a[1];
+	j->sums[thread & 63] += host_read_sum(j->src + first, j->words_per_task);
 }
 
 /*
@@ -160,11 +149,11 @@ static void *random_weights(struct eng_rng *rng, enum eng_dtype type, uint64_t r
 
 			switch (type) {
 			case ENG_F32: memcpy(row + 4 * c, &f, 4); break;
-			case ENG_F16: h = eng_f32_to_f16(f); memcpy(row + 2 * c, &h, 2); break;
-			case ENG_BF16: h = eng_f32_to_bf16(f); memcpy(row + 2 * c, &h, 2); break;
+			case ENG_F16: h = kern_f32_to_f16(f); memcpy(row + 2 * c, &h, 2); break;
+			case ENG_BF16: h = kern_f32_to_bf16(f); memcpy(row + 2 * c, &h, 2); break;
 			case ENG_Q8_0:
 				if (c % 32 == 0) {
-					h = eng_f32_to_f16(scale / 127.0f);
+					h = kern_f32_to_f16(scale / 127.0f);
 					memcpy(row + c / 32 * 34, &h, 2);
 				}
 				row[c / 32 * 34 + 2 + c % 32] = (uint8_t)(int8_t)(f / scale * 127.0f);

@@ -21,7 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qemu-dev/wafer/wafer_internal.h"
+#include "qemu-dev/wafer/wafer.h"
+#include "tools/host_memory.h"
 
 struct options {
 	uint32_t dtype;
@@ -156,9 +157,6 @@ static double now(void)
 
 /* ---- host memory bandwidth ----------------------------------------------------- */
 
-/* 16 bytes: SSE2 on x86-64, so one core can issue loads faster than memory answers. */
-typedef uint64_t u64x2 __attribute__((vector_size(16)));
-
 struct mem_part {
 	const uint64_t *a;
 	uint64_t *b;		/* NULL: read-only sum */
@@ -169,21 +167,11 @@ struct mem_part {
 static void *mem_worker(void *arg)
 {
 	struct mem_part *p = arg;
-	const u64x2 *v = (const u64x2 *)p->a;
-	u64x2 s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 };
 
-	if (p->b) {
+	if (p->b)
 		memcpy(p->b, p->a, p->n * sizeof(*p->a));
-		return NULL;
-	}
-	for (size_t i = 0; i < p->n / 2; i += 4) {
-		s0 += v[i];
-		s1 += v[i + 1];
-		s2 += v[i + 2];
-		s3 += v[i + 3];
-	}
-	s0 += s1 + s2 + s3;
-	p->sum = s0[0] + s0[1];
+	else
+		p->sum = host_read_sum(p->a, p->n);
 	return NULL;
 }
 
@@ -376,7 +364,7 @@ static int host_benchmarks(const struct options *o)
 	snprintf(label, sizeof(label), "memcpy, all %u cores (read + write counted)", cores);
 	printf("  %-52s %8.2f GB/s  (no limit for a read)\n", label, copy_gbs);
 
-	printf("\nwafer model (%s kernels, %u threads):\n", w->kernels.name, o->threads);
+	printf("\nwafer model (%s kernels, %u threads):\n", wafer_kernels_name(w), o->threads);
 	mv_gbs = wbytes / t_mv * 1e-9;
 	snprintf(label, sizeof(label), "matrix-vector %llu x %llu %s (%.0f MiB)",
 		 (unsigned long long)rows, (unsigned long long)cols, dtype_names[o->dtype],

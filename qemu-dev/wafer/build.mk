@@ -1,8 +1,9 @@
 # qemu-dev/wafer/: the wafer model as a plain C library (also compiled into
 # QEMU by qemu-dev's meson glue), its unit test and its benchmark command.
 
+# KERNELS_SRCS: the kernel library of engine/build.mk (included before this file).
 WAFER_SRCS := qemu-dev/wafer/wafer.c qemu-dev/wafer/wafer_ops.c qemu-dev/wafer/wafer_kernels.c \
-	qemu-dev/wafer/wafer_pool.c qemu-dev/wafer/wafer_timing.c
+	qemu-dev/wafer/wafer_pool.c qemu-dev/wafer/wafer_timing.c $(KERNELS_SRCS)
 WAFER_LIB := $(BUILD)/lib/libwafer.a
 WAFER_SAN_LIB := $(BUILD)/lib/libwafer-san.a
 

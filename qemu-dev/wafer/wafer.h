@@ -28,6 +28,10 @@ struct wafer_config {
 	uint32_t threads;	/* compute threads; 0: one per online CPU */
 };
 
+/* The most sram_bytes and threads a config may ask for. */
+#define WAFER_SRAM_MAX		(64ull << 30)
+#define WAFER_MAX_THREADS	256u
+
 struct wafer_info {
 	uint64_t sram_bytes;
 	uint32_t grid_w, grid_h;
@@ -59,7 +63,7 @@ int wafer_scrub(struct wafer *wafer, uint64_t offset, uint64_t len);
 
 /* One operand of an op record: where its address field is and what it spans. */
 struct wafer_operand {
-	uint64_t *addr;		/* points into the record */
+	__le64 *addr;		/* points into the record (little-endian) */
 	uint64_t bytes;		/* extent the op touches */
 	int writes;		/* 1 if the op writes through it */
 };
@@ -107,7 +111,54 @@ int wafer_exec_stoppable(struct wafer *wafer, void *op, uint64_t *cycles,
 /* Modelled cycles of moving bytes between host memory and SRAM over PCIe/IO. */
 uint64_t wafer_host_copy_cycles(const struct wafer *wafer, uint64_t bytes);
 
-/* Element conversions shared with the engine's reference code. */
+/* ---- the timing model on its own ------------------------------------------------ */
+/*
+ * What a benchmark needs to price shapes whose weights do not exist on this
+ * host, without a wafer to run them on.
+ */
+union wafer_record {
+	struct wse_hw_op_hdr hdr;
+	struct wse_hw_op_copy copy;
+	struct wse_hw_op_matmul matmul;
+	struct wse_hw_op_rmsnorm rmsnorm;
+	struct wse_hw_op_rope rope;
+	struct wse_hw_op_attention attention;
+	struct wse_hw_op_silu_mul silu_mul;
+	struct wse_hw_op_add add;
+	struct wse_hw_op_embed embed;
+	struct wse_hw_op_softmax softmax;
+	struct wse_hw_op_argmax argmax;
+	struct wse_hw_op_topk topk;
+	struct wse_hw_op_layer layer;
+};
+
+/* The PE rectangle an op runs on, with w = h = 0 resolved to the whole grid. */
+struct wafer_region {
+	uint32_t x, y, w, h;
+};
+
+/*
+ * The fused layer as the sequence of op records it is defined to be (see
+ * wafer.c): the engine may run these records itself and gets the same
+ * bits. The layer record must have passed wafer_op_operands().
+ */
+#define WAFER_LAYER_STEPS	13
+void wafer_layer_steps(const struct wse_hw_op_layer *layer,
+		       union wafer_record steps[WAFER_LAYER_STEPS]);
+
+/*
+ * Modelled cycles of a record that passed wafer_op_operands(), on a region
+ * inside the grid. Never executes anything, so a benchmark can price
+ * shapes whose weights do not exist here.
+ */
+uint64_t wafer_timing_cycles(const union wafer_record *op, const struct wafer_region *region);
+/* wafer_host_copy_cycles() without a wafer. */
+uint64_t wafer_timing_host_copy(uint64_t bytes);
+
+/* The kernel set the wafer computes with ("avx2", "portable"): engine/kernels/. */
+const char *wafer_kernels_name(const struct wafer *wafer);
+
+/* Element conversions of the device's dtypes: the kernel library's, for the tests and tools. */
 float wafer_f16_to_f32(uint16_t h);
 uint16_t wafer_f32_to_f16(float f);
 float wafer_bf16_to_f32(uint16_t b);

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wafer_internal.h - what the wafer model's .c files share with each other,
- * with the unit test (to force the portable kernels) and with the benchmark
- * (to ask the timing model about shapes too big to execute here).
- * Not part of the device's API: QEMU uses wafer.h only.
+ * wafer_internal.h - what the wafer model's .c files share with each other
+ * and with the unit test (to force the portable kernels, to look inside).
+ * Not part of the device's API: QEMU and the tools use wafer.h only.
  */
 #ifndef WAFER_INTERNAL_H
 #define WAFER_INTERNAL_H
@@ -11,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "engine/kernels/kernels.h"
 #include "wafer.h"
 
 /* ---- presets --------------------------------------------------------------- */
@@ -23,8 +23,6 @@
 #define WAFER_CLOCK_KHZ		1100000u
 
 #define WAFER_SRAM_MIN		(1ull << 20)
-#define WAFER_SRAM_MAX		(64ull << 30)
-#define WAFER_MAX_THREADS	256u
 
 /* ---- thread pool ------------------------------------------------------------- */
 /* Runs items [begin, end) of a job; items are independent of each other. */
@@ -57,17 +55,19 @@ void wafer_pool_run(struct wafer_pool *pool, wafer_task_fn *fn, void *ctx,
 		    uint64_t total, uint64_t grain);
 
 /* ---- kernels ------------------------------------------------------------------ */
-/* Dot product of one weight row of some dtype with n fp32 values. */
-typedef float wafer_dot_fn(const void *w, const float *x, uint64_t n);
-
+/*
+ * The kernel library's set a wafer computes with (engine/kernels/kernels.h),
+ * by device dtype; fixed at wafer_create(), as sets differ in the last bits.
+ */
 struct wafer_kernels {
-	wafer_dot_fn *dot[WSE_HW_DTYPE_COUNT];
+	kern_dot_fn *dot[WSE_HW_DTYPE_COUNT];
+	kern_dot2_fn *dot2[WSE_HW_DTYPE_COUNT];
 	/* y[i] += a * x[i] */
 	void (*axpy)(float *y, float a, const float *x, uint64_t n);
 	const char *name;	/* "avx2" or "portable" */
 };
 
-/* Picks the SIMD kernels when allowed and the CPU has them. */
+/* Picks the fastest set the CPU runs when allowed, else the portable one. */
 void wafer_kernels_init(struct wafer_kernels *kernels, int allow_simd);
 
 struct wafer {
@@ -125,50 +125,12 @@ static inline int wafer_tick(struct wafer_ticker *t, uint64_t elements)
 }
 
 /* ---- records ------------------------------------------------------------------ */
-union wafer_record {
-	struct wse_hw_op_hdr hdr;
-	struct wse_hw_op_copy copy;
-	struct wse_hw_op_matmul matmul;
-	struct wse_hw_op_rmsnorm rmsnorm;
-	struct wse_hw_op_rope rope;
-	struct wse_hw_op_attention attention;
-	struct wse_hw_op_silu_mul silu_mul;
-	struct wse_hw_op_add add;
-	struct wse_hw_op_embed embed;
-	struct wse_hw_op_softmax softmax;
-	struct wse_hw_op_argmax argmax;
-	struct wse_hw_op_topk topk;
-	struct wse_hw_op_layer layer;
-};
-
-/* The PE rectangle an op runs on, with w = h = 0 resolved to the whole grid. */
-struct wafer_region {
-	uint32_t x, y, w, h;
-};
-
 /*
  * WSE_HW_STATUS_OK and the resolved region, or WSE_HW_STATUS_ERR_REGION when the
  * record's region does not lie inside the grid.
  */
 int wafer_resolve_region(const struct wafer *wafer, const struct wse_hw_op_hdr *hdr,
 			 struct wafer_region *region);
-
-/*
- * The fused layer as the sequence of op records it is defined to be (see
- * wafer.c): the engine may run these records itself and gets the same
- * bits. The layer record must have passed wafer_op_operands().
- */
-#define WAFER_LAYER_STEPS	13
-void wafer_layer_steps(const struct wse_hw_op_layer *layer,
-		       union wafer_record steps[WAFER_LAYER_STEPS]);
-
-/*
- * Modelled cycles of a record that passed wafer_op_operands(), on a region
- * that wafer_resolve_region() accepted. Never executes anything, so the
- * benchmark can price shapes whose weights do not exist here.
- */
-uint64_t wafer_timing_cycles(const union wafer_record *op, const struct wafer_region *region);
-uint64_t wafer_timing_host_copy(uint64_t bytes);
 
 /* The op kernels on SRAM that wafer_exec() has bounds-checked (wafer_ops.c). */
 int wafer_run_op(struct wafer *wafer, const union wafer_record *op);

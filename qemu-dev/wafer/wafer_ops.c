@@ -56,7 +56,8 @@ int wafer_stopping(struct wafer *wafer)
 
 struct matmul_job {
 	struct wafer *wafer;
-	wafer_dot_fn *dot;
+	kern_dot_fn *dot;
+	kern_dot2_fn *dot2;
 	const uint8_t *w;
 	uint64_t row_bytes;
 	const float *x;
@@ -65,6 +66,16 @@ struct matmul_job {
 	int accumulate;
 };
 
+/* y + dot, not a sum seeded with y: same bits as a separate ADD. */
+static void matmul_store(float *y, float dot, int accumulate)
+{
+	*y = accumulate ? *y + dot : dot;
+}
+
+/*
+ * Batch rows go in pairs that share each weight load; the library gives a
+ * pair the bits of two single dot products, so batching changes no result.
+ */
 static void matmul_tiles(void *ctx, uint64_t begin, uint64_t end)
 {
 	const struct matmul_job *job = ctx;
@@ -74,17 +85,24 @@ static void matmul_tiles(void *ctx, uint64_t begin, uint64_t end)
 		uint64_t r0 = tile * job->tile_rows;
 		uint64_t r1 = job->rows - r0 < job->tile_rows ? job->rows : r0 + job->tile_rows;
 
-		for (uint64_t b = 0; b < job->batch; b++) {
+		for (uint64_t b = 0; b < job->batch; b += 2) {
 			const float *x = job->x + b * job->cols;
 			float *y = job->y + b * job->rows;
+			int pair = b + 1 < job->batch;
 
 			for (uint64_t r = r0; r < r1; r++) {
-				float d = job->dot(job->w + r * job->row_bytes, x, job->cols);
+				const uint8_t *w = job->w + r * job->row_bytes;
+				float d[2];
 
-				/* y + dot, not a sum seeded with y: same bits as a separate ADD. */
-				y[r] = job->accumulate ? y[r] + d : d;
+				if (pair) {
+					job->dot2(w, x, x + job->cols, job->cols, d);
+					matmul_store(&y[job->rows + r], d[1], job->accumulate);
+				} else {
+					d[0] = job->dot(w, x, job->cols);
+				}
+				matmul_store(&y[r], d[0], job->accumulate);
 				/* One row's dot is the grain: splitting it would reorder its sum. */
-				if (wafer_tick(&ticker, job->cols))
+				if (wafer_tick(&ticker, (uint64_t)(1 + pair) * job->cols))
 					return;
 			}
 		}
@@ -96,6 +114,7 @@ static void run_matmul(struct wafer *wafer, const struct wse_hw_op_matmul *op)
 	struct matmul_job job = {
 		.wafer = wafer,
 		.dot = wafer->kernels.dot[op->wtype],
+		.dot2 = wafer->kernels.dot2[op->wtype],
 		.w = wafer->sram + op->w,
 		.row_bytes = wafer_weight_bytes(op->wtype, 1, op->cols),
 		.x = f32_at(wafer, op->x),
@@ -310,40 +329,6 @@ static void run_attention(struct wafer *wafer, const struct wse_hw_op_attention 
 
 /* ---- embed, argmax, topk ---------------------------------------------------------- */
 
-/* Columns [i0, i1) of a table row; for q8_0 both are multiples of the block. */
-static void embed_cols(const uint8_t *row, uint32_t wtype, float *out, uint64_t i0,
-		       uint64_t i1)
-{
-	const uint16_t *h = (const uint16_t *)row;
-
-	switch (wtype) {
-	case WSE_HW_DTYPE_F32:
-		memcpy(out + i0, row + i0 * sizeof(float), (i1 - i0) * sizeof(float));
-		break;
-	case WSE_HW_DTYPE_F16:
-		for (uint64_t i = i0; i < i1; i++)
-			out[i] = wafer_f16_to_f32(h[i]);
-		break;
-	case WSE_HW_DTYPE_BF16:
-		for (uint64_t i = i0; i < i1; i++)
-			out[i] = wafer_bf16_to_f32(h[i]);
-		break;
-	default:	/* q8_0 */
-		row += i0 / WSE_Q8_0_BLOCK * WSE_Q8_0_BLOCK_BYTES;
-		for (uint64_t i = i0; i < i1; i += WSE_Q8_0_BLOCK, row += WSE_Q8_0_BLOCK_BYTES) {
-			const int8_t *q = (const int8_t *)(row + 2);
-			uint16_t scale_bits;
-			float scale;
-
-			memcpy(&scale_bits, row, sizeof(scale_bits));
-			scale = wafer_f16_to_f32(scale_bits);
-			for (int j = 0; j < WSE_Q8_0_BLOCK; j++)
-				out[i + j] = scale * (float)q[j];
-		}
-		break;
-	}
-}
-
 /* Token ids copied out of SRAM at a time, checked, then used. */
 #define EMBED_IDS	256
 
@@ -386,7 +371,7 @@ static int run_embed(struct wafer *wafer, const struct wse_hw_op_embed *op)
 
 			for (uint64_t c0 = 0, c1; c0 < op->dim; c0 = c1) {
 				c1 = chunk_end(c0, op->dim);
-				embed_cols(row, op->wtype, dst, c0, c1);
+				kern_row_to_f32(row, (enum kern_dtype)op->wtype, c0, c1, dst);
 				if (wafer_tick(&ticker, c1 - c0))
 					return WSE_HW_STATUS_OK;
 			}
@@ -537,8 +522,7 @@ static void silu_mul(struct wafer *wafer, const float *g, const float *u, float 
 {
 	for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
 		i1 = chunk_end(i0, n);
-		for (uint64_t i = i0; i < i1; i++)
-			out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+		kern_silu_mul(out + i0, g + i0, u + i0, i1 - i0);
 		if (wafer_stopping(wafer))
 			return;
 	}
