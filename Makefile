@@ -10,7 +10,9 @@ export WSE_CACHE
 CSTD       := -std=c11 -D_GNU_SOURCE
 WARN       := -Wall -Wextra -Werror
 OPT        ?= -O2 -march=x86-64-v2 -g
-CFLAGS_USER = $(CSTD) $(WARN) $(OPT) -pthread -I. -Iinclude -fPIC
+# No path of the build machine in the binaries (debug info, __FILE__): paths are the checkout's.
+PATHMAP    := -ffile-prefix-map=$(CURDIR)=.
+CFLAGS_USER = $(CSTD) $(WARN) $(OPT) $(PATHMAP) -pthread -I. -Iinclude -fPIC
 # Host unit tests build everything they touch a second time with sanitizers.
 SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS_SAN  = $(CSTD) $(WARN) -O1 -g -pthread -I. -Iinclude $(SANFLAGS)
@@ -32,6 +34,17 @@ all:
 include tools/install.mk
 
 all: $(ALL_TARGETS)
+
+# make demo, the README's first command: inference on the embedded default
+# model (which the VM's initramfs carries as /wse/models/default.gguf, found
+# by wse-infer from /wse/bin) on one wse device in the VM.
+DEMO_PROMPT ?= In the beginning
+DEMO_TOKENS ?= 100
+.PHONY: demo
+demo:
+	tools/setup
+	$(MAKE) --no-print-directory -j2 all
+	tools/wse-vm --devices 1 -- wse-infer --backend wse -p "$(DEMO_PROMPT)" -n $(DEMO_TOKENS) --stats
 
 # Object rules shared by every folder: build/obj (optimised) and build/san.
 $(BUILD)/obj/%.o: %.c

@@ -1,9 +1,13 @@
 # engine/: the inference engine library, wse-infer, its benchmark, its unit
 # tests and the GGUF fuzz target (`make fuzz`, not part of `all`).
 
-ENGINE_SRCS := engine/gguf.c engine/gguf_write.c engine/model.c engine/tokenizer.c \
+# The kernel library, shared with the wafer model (qemu-dev/wafer/build.mk).
+KERNELS_SRCS := engine/kernels/kernels.c engine/kernels/kernels_avx2.c
+ENGINE_SRCS := engine/error.c engine/dtype.c engine/file_map.c engine/default_model.c \
+	engine/sram_plan.c \
+	engine/gguf.c engine/gguf_write.c engine/model.c engine/tokenizer.c \
 	engine/sampler.c engine/backend.c engine/cpu_backend.c engine/threadpool.c \
-	engine/kernels.c
+	$(KERNELS_SRCS)
 ENGINE_LIB := $(BUILD)/lib/libwseengine.a
 ENGINE_SAN_LIB := $(BUILD)/lib/libwseengine-san.a
 
@@ -14,11 +18,6 @@ $(ENGINE_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 $(ENGINE_SAN_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/san/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
-
-# Where wse-infer looks for its model last, when neither -m, $WSE_MODEL nor an
-# installed model beside the binary says (the Debian build sets the installed path).
-ENGINE_DEFAULT_MODEL ?= $(abspath engine/models/default.gguf)
-$(BUILD)/obj/tools/wse-infer.o: CFLAGS_USER += -DENGINE_DEFAULT_MODEL='"$(ENGINE_DEFAULT_MODEL)"'
 
 # The wse backend lives in its own archive, with a registry (backend.c built
 # with ENGINE_WITH_WSE) that names it, so that programs that only need the
@@ -46,16 +45,6 @@ $(ENGINE_TOOLS): $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(ENGINE_WSE_LIB) $(ENGI
 ALL_TARGETS += $(ENGINE_LIB) $(ENGINE_WSE_LIB) $(ENGINE_TOOLS)
 INSTALL_BINS += $(BUILD)/bin/wse-infer
 
-# ---- make demo: the README's first command -------------------------------------------
-# Inference on the embedded default model (which the VM's initramfs carries as
-# /wse/models/default.gguf) on one wse device in the VM.
-DEMO_PROMPT ?= In the beginning
-DEMO_TOKENS ?= 100
-demo:
-	tools/setup
-	$(MAKE) --no-print-directory -j2 all
-	tools/wse-vm --devices 1 -- wse-infer --backend wse -p "$(DEMO_PROMPT)" -n $(DEMO_TOKENS) --stats
-
 ENGINE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_engine_*.c))
 $(ENGINE_TESTS): $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(ENGINE_SAN_LIB)
 	@mkdir -p $(dir $@)
@@ -73,7 +62,8 @@ UNIT_TESTS += $(FUZZ_REPLAY)
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------------
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
-FUZZ_SRCS := tests/fuzz/fuzz_gguf.c engine/gguf.c engine/model.c engine/tokenizer.c
+FUZZ_SRCS := tests/fuzz/fuzz_gguf.c engine/error.c engine/dtype.c engine/file_map.c \
+	engine/gguf.c engine/model.c engine/tokenizer.c $(KERNELS_SRCS)
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_gguf
 
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard engine/*.h)

@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Every fallible call fills one of these with a sentence naming the problem. */
+#include "engine/kernels/kernels.h"
+
+/* Every fallible call fills one of these with a sentence naming the problem (error.c). */
 struct eng_err {
 	char msg[320];
 };
@@ -33,6 +35,7 @@ enum eng_dtype {
 #define ENG_Q8_0_BLOCK		32
 #define ENG_Q8_0_BLOCK_BYTES	34
 
+/* dtype.c: below the GGUF reader, the loader and the backends, which all size rows here. */
 const char *eng_dtype_name(enum eng_dtype type);
 /* Bytes of one row of cols elements; 0 if cols does not fit the dtype. */
 uint64_t eng_row_bytes(enum eng_dtype type, uint64_t cols);
@@ -63,6 +66,37 @@ struct eng_layer {
 	struct eng_tensor attn_norm, wq, wk, wv, wo;
 	struct eng_tensor ffn_norm, w_gate, w_down, w_up;
 };
+
+/*
+ * The same tensors by number, for code that walks them all (loaders, the wse
+ * backend's SRAM plan). The order is the struct's, the LAYER op's and a
+ * llama2.c checkpoint's.
+ */
+enum eng_layer_tensor {
+	ENG_ATTN_NORM, ENG_WQ, ENG_WK, ENG_WV, ENG_WO,
+	ENG_FFN_NORM, ENG_W_GATE, ENG_W_DOWN, ENG_W_UP,
+	ENG_LAYER_TENSORS
+};
+
+struct eng_layer_tensor_desc {
+	const char *name;	/* the struct field's name, for messages */
+	const char *gguf;	/* blk.N.<gguf>.weight */
+	size_t offset;		/* of the struct eng_tensor in struct eng_layer */
+	int is_norm;		/* a [dim] fp32 vector */
+};
+
+extern const struct eng_layer_tensor_desc eng_layer_tensors[ENG_LAYER_TENSORS];
+
+static inline const struct eng_tensor *eng_layer_get(const struct eng_layer *L,
+						     enum eng_layer_tensor which)
+{
+	return (const struct eng_tensor *)((const char *)L + eng_layer_tensors[which].offset);
+}
+
+static inline struct eng_tensor *eng_layer_slot(struct eng_layer *L, enum eng_layer_tensor which)
+{
+	return (struct eng_tensor *)((char *)L + eng_layer_tensors[which].offset);
+}
 
 struct gguf_file;
 struct eng_tokenizer;
@@ -101,89 +135,17 @@ struct eng_model *eng_model_load(const char *path, const char *tokenizer_path,
 /* Model from an already parsed GGUF; takes ownership of gf on success. */
 struct eng_model *eng_model_from_gguf(struct gguf_file *gf, struct eng_err *err);
 void eng_model_free(struct eng_model *model);
+/* Rows and columns of a layer tensor for these hyperparameters (a norm: 1 x dim). */
+void eng_layer_shape(const struct eng_hparams *hp, enum eng_layer_tensor which,
+		     uint64_t *rows, uint64_t *cols);
 uint64_t eng_model_param_count(const struct eng_model *model);
 
+/* The whole file mapped read-only (err names the path on failure); NULL-safe unmap. */
+void *eng_file_map(const char *path, size_t *size, struct eng_err *err);
+void eng_file_unmap(void *map, size_t size);
+
 /* ---- numeric helpers --------------------------------------------------- */
-
-static inline float eng_f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t exp = (h >> 10) & 0x1f;
-	uint32_t mant = h & 0x3ff;
-	uint32_t bits;
-	float f;
-
-	if (exp == 0) {
-		/* subnormal or zero: value = mant * 2^-24 */
-		f = (float)mant * (1.0f / 16777216.0f);
-		return sign ? -f : f;
-	}
-	if (exp == 31)
-		bits = sign | 0x7f800000u | (mant << 13);
-	else
-		bits = sign | ((exp + 112) << 23) | (mant << 13);
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-static inline uint16_t eng_f32_to_f16(float f)
-{
-	uint32_t x;
-	uint32_t sign, mant;
-	int32_t exp;
-
-	memcpy(&x, &f, 4);
-	sign = (x >> 16) & 0x8000;
-	exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-	mant = x & 0x7fffff;
-	if (((x >> 23) & 0xff) == 0xff)
-		return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
-	if (exp >= 31)
-		return (uint16_t)(sign | 0x7c00);
-	if (exp <= 0) {
-		uint32_t shift, half_mant, rem, halfway;
-
-		if (exp < -10)
-			return (uint16_t)sign;
-		mant |= 0x800000;
-		shift = (uint32_t)(14 - exp);
-		half_mant = mant >> shift;
-		rem = mant & ((1u << shift) - 1);
-		halfway = 1u << (shift - 1);
-		if (rem > halfway || (rem == halfway && (half_mant & 1)))
-			half_mant++;
-		return (uint16_t)(sign | half_mant);
-	}
-	{
-		uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13);
-		uint32_t rem = mant & 0x1fff;
-
-		/* round to nearest even; a carry into the exponent is correct */
-		if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-			h++;
-		return (uint16_t)h;
-	}
-}
-
-static inline float eng_bf16_to_f32(uint16_t h)
-{
-	uint32_t bits = (uint32_t)h << 16;
-	float f;
-
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-static inline uint16_t eng_f32_to_bf16(float f)
-{
-	uint32_t x;
-
-	memcpy(&x, &f, 4);
-	if ((x & 0x7fffffff) > 0x7f800000)
-		return (uint16_t)((x >> 16) | 0x40);
-	x += 0x7fff + ((x >> 16) & 1);
-	return (uint16_t)(x >> 16);
-}
+/* fp16/bf16 conversions: kern_f16_to_f32() and the rest, in engine/kernels/kernels.h. */
 
 /* Element i of a row as fp32, any dtype (slow path for references and gathers). */
 float eng_row_get(const void *row, enum eng_dtype type, uint64_t i);

@@ -6,27 +6,9 @@
  */
 #include "engine/gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-int eng_fail(struct eng_err *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 struct reader {
 	const uint8_t *base;
@@ -399,35 +381,16 @@ struct gguf_file *gguf_open_mem(const void *data, size_t size, struct eng_err *e
 struct gguf_file *gguf_open(const char *path, struct eng_err *err)
 {
 	struct gguf_file *gf;
-	struct stat st;
-	void *map;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t size;
+	void *map = eng_file_map(path, &size, err);
 
-	if (fd < 0) {
-		eng_fail(err, "cannot open %s: %s", path, strerror(errno));
+	if (!map)
 		return NULL;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		eng_fail(err, "%s is not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size == 0) {
-		eng_fail(err, "%s is empty", path);
-		close(fd);
-		return NULL;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		eng_fail(err, "cannot mmap %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	gf = gguf_open_mem(map, (size_t)st.st_size, err);
+	gf = gguf_open_mem(map, size, err);
 	if (!gf) {
 		char inner[sizeof(err->msg)];
 
-		munmap(map, (size_t)st.st_size);
+		eng_file_unmap(map, size);
 		if (err) {
 			snprintf(inner, sizeof(inner), "%s", err->msg);
 			eng_fail(err, "%s: %s", path, inner);
@@ -443,7 +406,7 @@ void gguf_close(struct gguf_file *gf)
 	if (!gf)
 		return;
 	if (gf->owns_map)
-		munmap((void *)gf->base, gf->size);
+		eng_file_unmap((void *)gf->base, gf->size);
 	free(gf->kv);
 	free(gf->tensors);
 	free(gf);

@@ -6,77 +6,47 @@
  */
 #include "engine/engine.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 
-const char *eng_dtype_name(enum eng_dtype type)
+#define LAYER_TENSOR(id, field, gguf_name, norm) \
+	[id] = { #field, gguf_name, offsetof(struct eng_layer, field), norm }
+const struct eng_layer_tensor_desc eng_layer_tensors[ENG_LAYER_TENSORS] = {
+	LAYER_TENSOR(ENG_ATTN_NORM, attn_norm, "attn_norm", 1),
+	LAYER_TENSOR(ENG_WQ, wq, "attn_q", 0),
+	LAYER_TENSOR(ENG_WK, wk, "attn_k", 0),
+	LAYER_TENSOR(ENG_WV, wv, "attn_v", 0),
+	LAYER_TENSOR(ENG_WO, wo, "attn_output", 0),
+	LAYER_TENSOR(ENG_FFN_NORM, ffn_norm, "ffn_norm", 1),
+	LAYER_TENSOR(ENG_W_GATE, w_gate, "ffn_gate", 0),
+	LAYER_TENSOR(ENG_W_DOWN, w_down, "ffn_down", 0),
+	LAYER_TENSOR(ENG_W_UP, w_up, "ffn_up", 0),
+};
+#undef LAYER_TENSOR
+
+void eng_layer_shape(const struct eng_hparams *hp, enum eng_layer_tensor which,
+		     uint64_t *rows, uint64_t *cols)
 {
-	switch (type) {
-	case ENG_F32: return "F32";
-	case ENG_F16: return "F16";
-	case ENG_BF16: return "BF16";
-	case ENG_Q8_0: return "Q8_0";
-	default: return "unknown";
-	}
-}
+	uint64_t kv_dim = (uint64_t)hp->n_kv_heads * hp->head_dim;
 
-uint64_t eng_row_bytes(enum eng_dtype type, uint64_t cols)
-{
-	switch (type) {
-	case ENG_F32: return 4 * cols;
-	case ENG_F16:
-	case ENG_BF16: return 2 * cols;
-	case ENG_Q8_0:
-		return cols % ENG_Q8_0_BLOCK ? 0 : cols / ENG_Q8_0_BLOCK * ENG_Q8_0_BLOCK_BYTES;
-	default: return 0;
+	*rows = hp->dim;
+	*cols = hp->dim;
+	switch (which) {
+	case ENG_ATTN_NORM:
+	case ENG_FFN_NORM: *rows = 1; break;
+	case ENG_WK:
+	case ENG_WV: *rows = kv_dim; break;
+	case ENG_W_GATE:
+	case ENG_W_UP: *rows = hp->hidden_dim; break;
+	case ENG_W_DOWN: *cols = hp->hidden_dim; break;
+	default: break;
 	}
-}
-
-float eng_row_get(const void *row, enum eng_dtype type, uint64_t i)
-{
-	const uint8_t *p = row;
-	uint16_t h;
-	float f;
-
-	switch (type) {
-	case ENG_F32:
-		memcpy(&f, p + 4 * i, 4);
-		return f;
-	case ENG_F16:
-		memcpy(&h, p + 2 * i, 2);
-		return eng_f16_to_f32(h);
-	case ENG_BF16:
-		memcpy(&h, p + 2 * i, 2);
-		return eng_bf16_to_f32(h);
-	case ENG_Q8_0: {
-		const uint8_t *block = p + i / ENG_Q8_0_BLOCK * ENG_Q8_0_BLOCK_BYTES;
-
-		memcpy(&h, block, 2);
-		return eng_f16_to_f32(h) * (float)(int8_t)block[2 + i % ENG_Q8_0_BLOCK];
-	}
-	default:
-		return 0;
-	}
-}
-
-void eng_row_to_f32(const void *row, enum eng_dtype type, uint64_t cols, float *out)
-{
-	if (type == ENG_F32) {
-		memcpy(out, row, 4 * cols);
-		return;
-	}
-	for (uint64_t i = 0; i < cols; i++)
-		out[i] = eng_row_get(row, type, i);
 }
 
 static int check_hparams(struct eng_hparams *hp, struct eng_err *err)
@@ -113,12 +83,11 @@ static void account(struct eng_model *m)
 	uint64_t layer_bytes = 0;
 
 	for (uint32_t l = 0; l < hp->n_layers; l++) {
-		const struct eng_layer *L = &m->layers[l];
-		const struct eng_tensor *all[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
-						   &L->ffn_norm, &L->w_gate, &L->w_down, &L->w_up };
+		for (int i = 0; i < ENG_LAYER_TENSORS; i++) {
+			const struct eng_tensor *t = eng_layer_get(&m->layers[l], i);
 
-		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-			layer_bytes += all[i]->rows * all[i]->row_bytes;
+			layer_bytes += t->rows * t->row_bytes;
+		}
 	}
 	m->decode_bytes = layer_bytes + m->output.rows * m->output.row_bytes +
 			  m->output_norm.row_bytes + m->tok_embd.row_bytes;
@@ -192,7 +161,6 @@ struct eng_model *eng_model_from_gguf(struct gguf_file *gf, struct eng_err *err)
 	struct gguf_str arch;
 	const struct gguf_tensor *embd;
 	uint32_t rope_dims = 0;
-	uint64_t kv_dim;
 	char name[96];
 	int rc;
 
@@ -244,7 +212,6 @@ struct eng_model *eng_model_from_gguf(struct gguf_file *gf, struct eng_err *err)
 			 rope_dims, hp->head_dim);
 		goto fail;
 	}
-	kv_dim = (uint64_t)hp->n_kv_heads * hp->head_dim;
 	m->layers = calloc(hp->n_layers, sizeof(*m->layers));
 	if (!m->layers) {
 		eng_fail(err, "out of memory");
@@ -261,22 +228,14 @@ struct eng_model *eng_model_from_gguf(struct gguf_file *gf, struct eng_err *err)
 		m->tied_output = 1;
 	}
 	for (uint32_t l = 0; l < hp->n_layers; l++) {
-		struct eng_layer *L = &m->layers[l];
-		const struct { const char *suffix; uint64_t rows, cols; struct eng_tensor *t; } want[] = {
-			{ "attn_norm", 0, hp->dim, &L->attn_norm },
-			{ "attn_q", hp->dim, hp->dim, &L->wq },
-			{ "attn_k", kv_dim, hp->dim, &L->wk },
-			{ "attn_v", kv_dim, hp->dim, &L->wv },
-			{ "attn_output", hp->dim, hp->dim, &L->wo },
-			{ "ffn_norm", 0, hp->dim, &L->ffn_norm },
-			{ "ffn_gate", hp->hidden_dim, hp->dim, &L->w_gate },
-			{ "ffn_down", hp->dim, hp->hidden_dim, &L->w_down },
-			{ "ffn_up", hp->hidden_dim, hp->dim, &L->w_up },
-		};
+		for (int i = 0; i < ENG_LAYER_TENSORS; i++) {
+			const struct eng_layer_tensor_desc *d = &eng_layer_tensors[i];
+			uint64_t rows, cols;
 
-		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, want[i].suffix);
-			if (gguf_weight(gf, name, want[i].rows, want[i].cols, want[i].t, err))
+			eng_layer_shape(hp, i, &rows, &cols);
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, d->gguf);
+			if (gguf_weight(gf, name, d->is_norm ? 0 : rows, cols,
+					eng_layer_slot(&m->layers[l], i), err))
 				goto fail;
 		}
 	}
@@ -381,24 +340,13 @@ static struct eng_model *model_from_llama2c(void *map, size_t size, const char *
 	cur = (const uint8_t *)map + sizeof(h);
 	m->tok_embd = f32_tensor(&cur, V, D);
 	/* weights are grouped by kind across layers */
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].attn_norm = f32_tensor(&cur, 1, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].wq = f32_tensor(&cur, D, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].wk = f32_tensor(&cur, kv_dim, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].wv = f32_tensor(&cur, kv_dim, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].wo = f32_tensor(&cur, D, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].ffn_norm = f32_tensor(&cur, 1, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].w_gate = f32_tensor(&cur, H, D);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].w_down = f32_tensor(&cur, D, H);
-	for (uint64_t l = 0; l < L; l++)
-		m->layers[l].w_up = f32_tensor(&cur, H, D);
+	for (int i = 0; i < ENG_LAYER_TENSORS; i++) {
+		uint64_t rows, cols;
+
+		eng_layer_shape(hp, i, &rows, &cols);
+		for (uint64_t l = 0; l < L; l++)
+			*eng_layer_slot(&m->layers[l], i) = f32_tensor(&cur, rows, cols);
+	}
 	m->output_norm = f32_tensor(&cur, 1, D);
 	cur += (uint64_t)hp->ctx_len * hp->head_dim * 4;	/* legacy RoPE tables, unused */
 	if (shared) {
@@ -417,36 +365,11 @@ fail:
 	return NULL;
 }
 
-static void *map_file(const char *path, size_t *size, struct eng_err *err)
-{
-	struct stat st;
-	void *map;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		eng_fail(err, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		eng_fail(err, "%s is not a non-empty regular file", path);
-		close(fd);
-		return NULL;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		eng_fail(err, "cannot mmap %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	*size = (size_t)st.st_size;
-	return map;
-}
-
 struct eng_model *eng_model_load(const char *path, const char *tokenizer_path, struct eng_err *err)
 {
 	struct eng_model *m;
 	size_t size;
-	void *map = map_file(path, &size, err);
+	void *map = eng_file_map(path, &size, err);
 	uint32_t magic = 0;
 
 	if (!map)
@@ -456,7 +379,7 @@ struct eng_model *eng_model_load(const char *path, const char *tokenizer_path, s
 	if (magic == GGUF_MAGIC) {
 		struct gguf_file *gf;
 
-		munmap(map, size);
+		eng_file_unmap(map, size);
 		gf = gguf_open(path, err);
 		if (!gf)
 			return NULL;
@@ -472,7 +395,7 @@ struct eng_model *eng_model_load(const char *path, const char *tokenizer_path, s
 	}
 	m = model_from_llama2c(map, size, path, err);
 	if (!m) {
-		munmap(map, size);
+		eng_file_unmap(map, size);
 		return NULL;
 	}
 	{
@@ -503,7 +426,7 @@ void eng_model_free(struct eng_model *m)
 	if (m->gguf)
 		gguf_close(m->gguf);
 	if (m->map)
-		munmap(m->map, m->map_size);
+		eng_file_unmap(m->map, m->map_size);
 	free(m->layers);
 	free(m);
 }

@@ -4,6 +4,7 @@
 #define ENGINE_WSE_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "engine/backend.h"
 
@@ -15,5 +16,8 @@ extern const struct eng_backend_ops eng_wse_backend_ops;
  * into buf and returns the number of devices in use.
  */
 int eng_wse_describe(const struct eng_backend *be, char *buf, size_t size);
+
+/* For a backend created as "wse": every tensor's SRAM offset and size, by device. */
+void eng_wse_print_plan(const struct eng_backend *be, FILE *f);
 
 #endif /* ENGINE_WSE_BACKEND_H */

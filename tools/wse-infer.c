@@ -18,19 +18,17 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
+#include "engine/default_model.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
-
-#ifndef ENGINE_DEFAULT_MODEL
-#define ENGINE_DEFAULT_MODEL "engine/models/default.gguf"
-#endif
+#include "engine/wse_backend.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
 struct options {
 	const char *model, *prompt, *tokenizer, *backend;
-	int n_predict, n_threads, n_devices, interactive, json, stats;
+	int n_predict, n_threads, n_devices, interactive, json, stats, plan;
 	uint32_t n_ctx;
 	struct eng_sampler_params sp;
 	int seed_given;
@@ -64,11 +62,14 @@ static double now(void)
 
 static void usage(FILE *f)
 {
+	char places[4096];
+
+	eng_default_model_places(places, sizeof(places), ",\n                          ");
 	fprintf(f,
 		"usage: wse-infer [-m MODEL] [-p PROMPT] [options]\n"
 		"Runs a Llama model (GGUF or llama2.c .bin) and streams the generated text.\n\n"
-		"  -m, --model PATH        model file (default: $WSE_MODEL, then default.gguf in\n"
-		"                          ../share/wse/models beside the binary, then %s)\n"
+		"  -m, --model PATH        model file (default: the first that is set and readable of\n"
+		"                          %s)\n"
 		"      --tokenizer PATH    tokenizer.bin for a llama2.c model (default: next to it)\n"
 		"  -p, --prompt TEXT       prompt (default: empty, i.e. start from BOS)\n"
 		"  -n, --n-predict N       tokens to generate (default 128)\n"
@@ -83,37 +84,32 @@ static void usage(FILE *f)
 		"      --devices N|all     wse devices to use (default all)\n"
 		"  -t, --threads N         host threads (default: all CPUs)\n"
 		"  -c, --ctx N             context size (default: the model's, at most 4096)\n"
-		"      --stats             more detail in the closing stats\n"
+		"      --stats             more detail in the closing stats (and where the wse\n"
+		"                          backend placed the layers)\n"
+		"      --plan              print the wse backend's SRAM plan: every tensor's\n"
+		"                          device, offset and size\n"
 		"      --json              print one JSON object with the text and the stats\n"
 		"  -i, --interactive       chat: each stdin line is a turn; KV cache kept; EOF ends\n"
 		"  -h, --help              this text\n",
-		ENGINE_DEFAULT_MODEL);
+		places);
 }
 
-static int parse_int(const char *s, const char *what, long lo, long hi, long *out)
+/* s as a number in lo..hi (integer: a whole decimal one); says why not. */
+static int parse_number(const char *s, const char *what, double lo, double hi, int integer,
+			double *out)
 {
 	char *end;
-	long v;
+	double v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "wse-infer: %s must be an integer in %ld..%ld, not '%s'\n", what, lo, hi, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_float(const char *s, const char *what, float lo, float hi, float *out)
-{
-	char *end;
-	float v;
-
-	errno = 0;
-	v = strtof(s, &end);
+	v = integer ? (double)strtol(s, &end, 10) : strtod(s, &end);
 	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "wse-infer: %s must be a number in %g..%g, not '%s'\n", what, lo, hi, s);
+		if (integer)
+			fprintf(stderr, "wse-infer: %s must be an integer in %.0f..%.0f, not '%s'\n", what,
+				lo, hi, s);
+		else
+			fprintf(stderr, "wse-infer: %s must be a number in %g..%g, not '%s'\n", what, lo,
+				hi, s);
 		return -1;
 	}
 	*out = v;
@@ -123,7 +119,7 @@ static int parse_float(const char *s, const char *what, float lo, float hi, floa
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PEN, O_PENN, O_SEED, O_BACKEND, O_DEVICES,
-	       O_STATS, O_JSON, O_TOKENIZER };
+	       O_STATS, O_JSON, O_TOKENIZER, O_PLAN };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "prompt", required_argument, NULL, 'p' },
@@ -144,10 +140,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "tokenizer", required_argument, NULL, O_TOKENIZER },
+		{ "plan", no_argument, NULL, O_PLAN },
 		{ 0 }
 	};
 	int c;
-	long v;
+	double v;
 
 	eng_sampler_defaults(&o->sp);
 	o->n_predict = 128;
@@ -158,29 +155,41 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'm': o->model = optarg; break;
 		case 'p': o->prompt = optarg; break;
 		case 'n':
-			if (parse_int(optarg, "-n", 0, INT_MAX, &v)) return -1;
+			if (parse_number(optarg, "-n", 0, INT_MAX, 1, &v)) return -1;
 			o->n_predict = (int)v;
 			break;
 		case 't':
-			if (parse_int(optarg, "--threads", 1, 256, &v)) return -1;
+			if (parse_number(optarg, "--threads", 1, 256, 1, &v)) return -1;
 			o->n_threads = (int)v;
 			break;
 		case 'c':
-			if (parse_int(optarg, "--ctx", 1, ENG_MAX_CTX, &v)) return -1;
+			if (parse_number(optarg, "--ctx", 1, ENG_MAX_CTX, 1, &v)) return -1;
 			o->n_ctx = (uint32_t)v;
 			break;
 		case 'i': o->interactive = 1; break;
 		case 'h': usage(stdout); exit(0);
-		case O_TEMP: if (parse_float(optarg, "--temp", 0, 100, &o->sp.temperature)) return -1; break;
+		case O_TEMP:
+			if (parse_number(optarg, "--temp", 0, 100, 0, &v)) return -1;
+			o->sp.temperature = (float)v;
+			break;
 		case O_TOPK:
-			if (parse_int(optarg, "--top-k", 0, INT_MAX, &v)) return -1;
+			if (parse_number(optarg, "--top-k", 0, INT_MAX, 1, &v)) return -1;
 			o->sp.top_k = (int)v;
 			break;
-		case O_TOPP: if (parse_float(optarg, "--top-p", 0, 1, &o->sp.top_p)) return -1; break;
-		case O_MINP: if (parse_float(optarg, "--min-p", 0, 1, &o->sp.min_p)) return -1; break;
-		case O_PEN: if (parse_float(optarg, "--repeat-penalty", 0.01f, 100, &o->sp.repeat_penalty)) return -1; break;
+		case O_TOPP:
+			if (parse_number(optarg, "--top-p", 0, 1, 0, &v)) return -1;
+			o->sp.top_p = (float)v;
+			break;
+		case O_MINP:
+			if (parse_number(optarg, "--min-p", 0, 1, 0, &v)) return -1;
+			o->sp.min_p = (float)v;
+			break;
+		case O_PEN:
+			if (parse_number(optarg, "--repeat-penalty", 0.01, 100, 0, &v)) return -1;
+			o->sp.repeat_penalty = (float)v;
+			break;
 		case O_PENN:
-			if (parse_int(optarg, "--repeat-last-n", 0, INT_MAX, &v)) return -1;
+			if (parse_number(optarg, "--repeat-last-n", 0, INT_MAX, 1, &v)) return -1;
 			o->sp.repeat_window = (int)v;
 			break;
 		case O_SEED: {
@@ -200,13 +209,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (strcmp(optarg, "all") == 0) {
 				o->n_devices = 0;
 			} else {
-				if (parse_int(optarg, "--devices", 1, 64, &v)) return -1;
+				if (parse_number(optarg, "--devices", 1, 64, 1, &v)) return -1;
 				o->n_devices = (int)v;
 			}
 			break;
 		case O_STATS: o->stats = 1; break;
 		case O_JSON: o->json = 1; break;
 		case O_TOKENIZER: o->tokenizer = optarg; break;
+		case O_PLAN: o->plan = 1; break;
 		default:
 			if (optopt && optopt < 256)
 				fprintf(stderr, "wse-infer: option -%c %s\n", optopt,
@@ -228,55 +238,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (!o->seed_given)
 		o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	return 0;
-}
-
-/*
- * Where the default model lives relative to the binary: an install
- * ($PREFIX/bin -> $PREFIX/share/wse/models), the VM's /wse (bin/ beside
- * models/), a checkout (build/bin -> engine/models). These come before the
- * compiled-in path so that an installed binary uses the model installed with
- * it, not a build tree it was made from.
- */
-static const char *const model_beside_binary[] = {
-	"/../share/wse/models/default.gguf",
-	"/../models/default.gguf",
-	"/../../engine/models/default.gguf",
-};
-
-/* $WSE_MODEL, then beside the binary, then the compiled-in path. */
-static const char *find_default_model(char *buf, size_t size)
-{
-	const char *env = getenv("WSE_MODEL");
-	ssize_t n;
-
-	if (env && *env) {
-		if (access(env, R_OK) == 0)
-			return env;
-		fprintf(stderr, "wse-infer: $WSE_MODEL is %s, which cannot be read: %s\n", env, strerror(errno));
-		return NULL;
-	}
-	n = readlink("/proc/self/exe", buf, size - 64);
-	if (n > 0) {
-		char *slash;
-
-		buf[n] = 0;
-		slash = strrchr(buf, '/');
-		for (size_t i = 0; slash && i < sizeof(model_beside_binary) / sizeof(model_beside_binary[0]); i++) {
-			strcpy(slash, model_beside_binary[i]);
-			if (access(buf, R_OK) == 0)
-				return buf;
-		}
-		if (slash)
-			*slash = 0;
-	}
-	if (access(ENGINE_DEFAULT_MODEL, R_OK) == 0)
-		return ENGINE_DEFAULT_MODEL;
-	fprintf(stderr,
-		"wse-infer: no model given and the default model is missing (looked for $WSE_MODEL, then for default.gguf in "
-		"../share/wse/models, ../models and ../../engine/models from %s, then %s).\n"
-		"Pass -m MODEL (a GGUF or llama2.c .bin Llama model) or set WSE_MODEL.\n",
-		n > 0 ? buf : "the binary's directory", ENGINE_DEFAULT_MODEL);
-	return NULL;
 }
 
 static void json_append(struct session *s, const char *p, size_t n)
@@ -461,6 +422,12 @@ static void report(struct session *s)
 			s->opt->backend, s->be->cfg.n_threads, s->be->cfg.n_ctx, s->stop_reason,
 			s->model->weight_bytes / 1e6, s->model->decode_bytes / 1e6,
 			decode_rate * s->model->decode_bytes / 1e9, (unsigned long long)s->opt->sp.seed);
+	if (s->opt->stats) {
+		char where[1024];
+
+		if (eng_wse_describe(s->be, where, sizeof(where)))
+			fprintf(stderr, "[stats] placement: %s\n", where);
+	}
 	if (s->opt->json) {
 		printf("{\"backend\":\"%s\",\"prompt_tokens\":%llu,\"generated_tokens\":%llu,"
 		       "\"ttft_ms\":%.3f,\"decode_tok_s\":%.3f,\"modelled_cs3_tok_s\":",
@@ -490,8 +457,14 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &opt))
 		return EXIT_USAGE;
-	if (!opt.model && !(opt.model = find_default_model(path_buf, sizeof(path_buf))))
-		return EXIT_RUNTIME;
+	if (!opt.model) {
+		if (eng_default_model(path_buf, sizeof(path_buf), &err)) {
+			fprintf(stderr, "wse-infer: %s\nPass -m MODEL (a GGUF or llama2.c .bin Llama model) or set "
+				ENG_MODEL_ENV ".\n", err.msg);
+			return EXIT_RUNTIME;
+		}
+		opt.model = path_buf;
+	}
 	s.model = eng_model_load(opt.model, opt.tokenizer, &err);
 	if (!s.model) {
 		fprintf(stderr, "wse-infer: %s\n", err.msg);
@@ -505,6 +478,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wse-infer: %s\n", err.msg);
 		goto out;
 	}
+	if (opt.plan)
+		eng_wse_print_plan(s.be, stderr);
 	s.sampler = eng_sampler_create(&opt.sp, s.model->hp.vocab_size);
 	s.logits = malloc(sizeof(float) * s.model->hp.vocab_size);
 	s.history = malloc(sizeof(int32_t) * (s.be->cfg.n_ctx + 1));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kjv.c - reads Debian's bible-kjv-text data file (/usr/lib/bible.data).
+ * kjv.c - reads Debian's bible-kjv-text data file (/usr/lib/bible.data)
+ * and parses it into verses, split into train and held-out books.
  *
  * The file is the "EC02" windowed format of the Bible Retrieval System: a
  * header with big-endian window size and count, a table of window offsets,
@@ -217,4 +218,129 @@ int kjv_read(const char *path, char **text, size_t *len, struct eng_err *err)
 	*text = (char *)out;
 	*len = total;
 	return 0;
+}
+
+/* ---- verses: the data file's "Ge1:1 In the beginning ..." lines ----------- */
+
+static int verses_push(struct tr_verses *v, size_t *cap, char *text)
+{
+	if (v->n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 1024;
+		char **n = realloc(v->text, nc * sizeof(*n));
+
+		if (!n)
+			return -1;
+		v->text = n;
+		*cap = nc;
+	}
+	v->text[v->n++] = text;
+	v->bytes += strlen(text) + 1;
+	return 0;
+}
+
+/* "1Sa12:3" -> book "1Sa"; 0 if the token is not a reference. */
+static size_t reference_book_len(const char *ref, size_t n)
+{
+	size_t i = n;
+	int digits = 0;
+
+	while (i > 0 && ref[i - 1] >= '0' && ref[i - 1] <= '9')
+		i--, digits++;
+	if (!digits || i == 0 || ref[i - 1] != ':')
+		return 0;
+	i--;
+	digits = 0;
+	while (i > 0 && ref[i - 1] >= '0' && ref[i - 1] <= '9')
+		i--, digits++;
+	return digits && i > 0 ? i : 0;
+}
+
+int tr_corpus_from_text(char *text, struct tr_corpus *c, struct eng_err *err)
+{
+	size_t cap_train = 0, cap_held = 0;
+	char prev_book[16] = "";
+	int book = -1;
+	char *line = text;
+
+	memset(c, 0, sizeof(*c));
+	c->raw = text;
+	while (*line) {
+		char *nl = strchr(line, '\n'), *sp, *body;
+		size_t book_len;
+
+		if (nl)
+			*nl = 0;
+		sp = strchr(line, ' ');
+		/* lines without a "Book1:1 " reference (the title line) are not verses */
+		if (sp && (book_len = reference_book_len(line, (size_t)(sp - line))) > 0 &&
+		    book_len < sizeof(prev_book)) {
+			body = sp + 1;
+			while (*body == ' ')
+				body++;
+			if (strncmp(prev_book, line, book_len) != 0 || prev_book[book_len] != 0) {
+				memcpy(prev_book, line, book_len);
+				prev_book[book_len] = 0;
+				book++;
+			}
+			/* strip trailing spaces / CR so the verse text is clean */
+			for (char *e = body + strlen(body); e > body && (e[-1] == ' ' || e[-1] == '\r');)
+				*--e = 0;
+			if (*body) {
+				int held = book % TR_HELDOUT_BOOK_MOD == TR_HELDOUT_BOOK_REM;
+
+				if (verses_push(held ? &c->heldout : &c->train, held ? &cap_held : &cap_train,
+						body)) {
+					tr_corpus_free(c);
+					return eng_fail(err, "out of memory splitting the corpus");
+				}
+			}
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	c->n_books = book + 1;
+	if (c->train.n == 0 || c->heldout.n == 0) {
+		tr_corpus_free(c);
+		return eng_fail(err, "corpus needs verses in both parts (found %zu train, %zu held-out in %d books)",
+				c->train.n, c->heldout.n, book + 1);
+	}
+	return 0;
+}
+
+int tr_corpus_load(const char *path, struct tr_corpus *c, struct eng_err *err)
+{
+	char *text;
+	size_t len;
+
+	memset(c, 0, sizeof(*c));
+	if (kjv_read(path, &text, &len, err))
+		return -1;
+	return tr_corpus_from_text(text, c, err);
+}
+
+void tr_corpus_free(struct tr_corpus *c)
+{
+	free(c->train.text);
+	free(c->heldout.text);
+	free(c->raw);
+	memset(c, 0, sizeof(*c));
+}
+
+char *tr_verses_join(const struct tr_verses *v, size_t *len)
+{
+	char *out = malloc(v->bytes + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t n = strlen(v->text[i]);
+
+		memcpy(p, v->text[i], n);
+		p += n;
+		*p++ = '\n';
+	}
+	*p = 0;
+	*len = (size_t)(p - out);
+	return out;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * train.c - corpus, training loop, checkpoints, GGUF export/import, scoring.
+ * train.c - token stream, training loop, checkpoints, GGUF export/import, scoring
+ * (the verses come from kjv.c).
  */
 #include "engine/train/train.h"
 
@@ -14,132 +15,6 @@
 #include "engine/gguf.h"
 #include "engine/gguf_write.h"
 #include "engine/tokenizer.h"
-#include "engine/train/kjv.h"
-
-/* ---- corpus ---------------------------------------------------------------- */
-
-static int verses_push(struct tr_verses *v, size_t *cap, char *text)
-{
-	if (v->n == *cap) {
-		size_t nc = *cap ? 2 * *cap : 1024;
-		char **n = realloc(v->text, nc * sizeof(*n));
-
-		if (!n)
-			return -1;
-		v->text = n;
-		*cap = nc;
-	}
-	v->text[v->n++] = text;
-	v->bytes += strlen(text) + 1;
-	return 0;
-}
-
-/* "1Sa12:3" -> book "1Sa"; 0 if the token is not a reference. */
-static size_t reference_book_len(const char *ref, size_t n)
-{
-	size_t i = n;
-	int digits = 0;
-
-	while (i > 0 && ref[i - 1] >= '0' && ref[i - 1] <= '9')
-		i--, digits++;
-	if (!digits || i == 0 || ref[i - 1] != ':')
-		return 0;
-	i--;
-	digits = 0;
-	while (i > 0 && ref[i - 1] >= '0' && ref[i - 1] <= '9')
-		i--, digits++;
-	return digits && i > 0 ? i : 0;
-}
-
-int tr_corpus_from_text(char *text, struct tr_corpus *c, struct eng_err *err)
-{
-	size_t cap_train = 0, cap_held = 0;
-	char prev_book[16] = "";
-	int book = -1;
-	char *line = text;
-
-	memset(c, 0, sizeof(*c));
-	c->raw = text;
-	while (*line) {
-		char *nl = strchr(line, '\n'), *sp, *body;
-		size_t book_len;
-
-		if (nl)
-			*nl = 0;
-		sp = strchr(line, ' ');
-		/* lines without a "Book1:1 " reference (the title line) are not verses */
-		if (sp && (book_len = reference_book_len(line, (size_t)(sp - line))) > 0 &&
-		    book_len < sizeof(prev_book)) {
-			body = sp + 1;
-			while (*body == ' ')
-				body++;
-			if (strncmp(prev_book, line, book_len) != 0 || prev_book[book_len] != 0) {
-				memcpy(prev_book, line, book_len);
-				prev_book[book_len] = 0;
-				book++;
-			}
-			/* strip trailing spaces / CR so the verse text is clean */
-			for (char *e = body + strlen(body); e > body && (e[-1] == ' ' || e[-1] == '\r');)
-				*--e = 0;
-			if (*body) {
-				int held = book % TR_HELDOUT_BOOK_MOD == TR_HELDOUT_BOOK_REM;
-
-				if (verses_push(held ? &c->heldout : &c->train, held ? &cap_held : &cap_train,
-						body)) {
-					tr_corpus_free(c);
-					return eng_fail(err, "out of memory splitting the corpus");
-				}
-			}
-		}
-		if (!nl)
-			break;
-		line = nl + 1;
-	}
-	c->n_books = book + 1;
-	if (c->train.n == 0 || c->heldout.n == 0) {
-		tr_corpus_free(c);
-		return eng_fail(err, "corpus needs verses in both parts (found %zu train, %zu held-out in %d books)",
-				c->train.n, c->heldout.n, book + 1);
-	}
-	return 0;
-}
-
-int tr_corpus_load(const char *path, struct tr_corpus *c, struct eng_err *err)
-{
-	char *text;
-	size_t len;
-
-	memset(c, 0, sizeof(*c));
-	if (kjv_read(path, &text, &len, err))
-		return -1;
-	return tr_corpus_from_text(text, c, err);
-}
-
-void tr_corpus_free(struct tr_corpus *c)
-{
-	free(c->train.text);
-	free(c->heldout.text);
-	free(c->raw);
-	memset(c, 0, sizeof(*c));
-}
-
-char *tr_verses_join(const struct tr_verses *v, size_t *len)
-{
-	char *out = malloc(v->bytes + 1), *p = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < v->n; i++) {
-		size_t n = strlen(v->text[i]);
-
-		memcpy(p, v->text[i], n);
-		p += n;
-		*p++ = '\n';
-	}
-	*p = 0;
-	*len = (size_t)(p - out);
-	return out;
-}
 
 /* ---- token stream ------------------------------------------------------------ */
 
@@ -600,7 +475,7 @@ int tr_save_gguf(const struct tr_model *m, const struct bpe_vocab *v, const char
 			return eng_fail(err, "out of memory");
 		}
 		for (size_t i = 0; i < m->n_params; i++)
-			half[i] = eng_f32_to_f16(m->p[i]);
+			half[i] = kern_f32_to_f16(m->p[i]);
 	}
 	rc |= gguf_w_str(w, "general.architecture", "llama");
 	rc |= gguf_w_str(w, "general.name", "wse-kjv");
@@ -632,25 +507,22 @@ int tr_save_gguf(const struct tr_model *m, const struct bpe_vocab *v, const char
 	MATRIX("token_embd.weight", m->tok_embd, (uint64_t)c->vocab, D);
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct tr_layer_off *L = &m->layer[l];
+		/* in the order the trainer has always written them; rows 0: a norm vector */
+		const struct { const char *gguf; size_t off; uint64_t rows, cols; } blk[] = {
+			{ "attn_norm", L->attn_norm, 0, D }, { "attn_q", L->wq, D, D },
+			{ "attn_k", L->wk, KVD, D }, { "attn_v", L->wv, KVD, D },
+			{ "attn_output", L->wo, D, D }, { "ffn_norm", L->ffn_norm, 0, D },
+			{ "ffn_gate", L->w_gate, F, D }, { "ffn_up", L->w_up, F, D },
+			{ "ffn_down", L->w_down, D, F },
+		};
 
-		snprintf(name, sizeof(name), "blk.%d.attn_norm.weight", l);
-		VECTOR(name, L->attn_norm);
-		snprintf(name, sizeof(name), "blk.%d.attn_q.weight", l);
-		MATRIX(name, L->wq, D, D);
-		snprintf(name, sizeof(name), "blk.%d.attn_k.weight", l);
-		MATRIX(name, L->wk, KVD, D);
-		snprintf(name, sizeof(name), "blk.%d.attn_v.weight", l);
-		MATRIX(name, L->wv, KVD, D);
-		snprintf(name, sizeof(name), "blk.%d.attn_output.weight", l);
-		MATRIX(name, L->wo, D, D);
-		snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", l);
-		VECTOR(name, L->ffn_norm);
-		snprintf(name, sizeof(name), "blk.%d.ffn_gate.weight", l);
-		MATRIX(name, L->w_gate, F, D);
-		snprintf(name, sizeof(name), "blk.%d.ffn_up.weight", l);
-		MATRIX(name, L->w_up, F, D);
-		snprintf(name, sizeof(name), "blk.%d.ffn_down.weight", l);
-		MATRIX(name, L->w_down, D, F);
+		for (size_t i = 0; i < sizeof(blk) / sizeof(blk[0]); i++) {
+			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, blk[i].gguf);
+			if (blk[i].rows)
+				MATRIX(name, blk[i].off, blk[i].rows, blk[i].cols);
+			else
+				VECTOR(name, blk[i].off);
+		}
 	}
 	VECTOR("output_norm.weight", m->output_norm);
 #undef MATRIX

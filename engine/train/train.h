@@ -15,31 +15,8 @@
 
 #include "engine/engine.h"
 #include "engine/train/bpe.h"
+#include "engine/train/kjv.h"
 #include "engine/train/model.h"
-
-/* Held-out part: every book whose 0-based index is 19 mod 20 (Proverbs, Matthew, 1 Peter). */
-#define TR_HELDOUT_BOOK_MOD	20
-#define TR_HELDOUT_BOOK_REM	19
-
-/* Verses without their "Ge1:1 " references; one NUL-terminated string each. */
-struct tr_verses {
-	char **text;
-	size_t n;
-	size_t bytes;		/* sum of strlen + 1 (the newline between verses) */
-};
-
-struct tr_corpus {
-	char *raw;
-	struct tr_verses train, heldout;
-	int n_books;
-};
-
-int tr_corpus_load(const char *path, struct tr_corpus *c, struct eng_err *err);
-/* Splits text already in memory ("Ge1:1 In the ...\n" lines); takes ownership of text. */
-int tr_corpus_from_text(char *text, struct tr_corpus *c, struct eng_err *err);
-void tr_corpus_free(struct tr_corpus *c);
-/* Verses joined with '\n' (and a final '\n'); malloc'd. */
-char *tr_verses_join(const struct tr_verses *v, size_t *len);
 
 /*
  * Token stream: each verse tokenized on its own by the engine's tokenizer

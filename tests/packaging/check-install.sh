@@ -77,7 +77,7 @@ echo "# $out"
 check $? "the installed wse-infer continues 'In the beginning' with 8 tokens of the default model"
 cmp -s "$model" "$top/engine/models/default.gguf" && truncate -s 1000 "$model" &&
 	! (cd / && env -u WSE_MODEL "$root/bin/wse-infer" -n 1 > "$log" 2>&1) &&
-	grep -qF "$root/bin/../share/wse/models/default.gguf" "$log"
+	grep -qF "$root/share/wse/models/default.gguf" "$log"
 check $? "it reads the installed share/wse/models/default.gguf first (a truncated copy fails)"
 
 rules=$root/lib/udev/rules.d/70-wse.rules

@@ -229,8 +229,8 @@ static inline uint8_t *tiny_encode(float *f, enum eng_dtype type, uint64_t rows,
 				for (int i = 0; i < 32; i++)
 					amax = fmaxf(amax, fabsf(src[blk * 32 + i]));
 				d = amax / 127.0f;
-				hd = eng_f32_to_f16(d);
-				d = eng_f16_to_f32(hd);
+				hd = kern_f32_to_f16(d);
+				d = kern_f16_to_f32(hd);
 				memcpy(dst + blk * 34, &hd, 2);
 				for (int i = 0; i < 32; i++) {
 					/* a subnormal f16 scale rounds coarsely: keep q in -127..127 */
@@ -242,7 +242,7 @@ static inline uint8_t *tiny_encode(float *f, enum eng_dtype type, uint64_t rows,
 			}
 		} else {
 			for (uint64_t i = 0; i < cols; i++) {
-				uint16_t h = type == ENG_F16 ? eng_f32_to_f16(src[i]) : eng_f32_to_bf16(src[i]);
+				uint16_t h = type == ENG_F16 ? kern_f32_to_f16(src[i]) : kern_f32_to_bf16(src[i]);
 
 				memcpy(dst + 2 * i, &h, 2);
 			}

@@ -18,7 +18,7 @@
 
 #include "engine/backend.h"
 #include "engine/gguf.h"
-#include "engine/kernels.h"
+#include "engine/kernels/kernels.h"
 #include "tests/tap.h"
 #include "tests/unit/engine_tiny_model.h"
 #include "tests/unit/llama_ref.h"
@@ -33,7 +33,7 @@
  */
 #define REF_TOL_SIMD	1e-5
 #define REF_TOL_SCALAR	2.5e-5
-#define REF_TOL (eng_kernels_simd() ? REF_TOL_SIMD : REF_TOL_SCALAR)
+#define REF_TOL (kern_simd() ? REF_TOL_SIMD : REF_TOL_SCALAR)
 
 /*
  * Same arithmetic, other grouping of the work: batch vs single-token steps
@@ -313,10 +313,10 @@ static void test_batching_and_threads(void)
 	eng_backend_forward(single, edge_prompt, N_PROMPT, 0, d, 1, &err);
 	TAP_OK(memcmp(a, d, sizeof(float) * V * N_PROMPT) == 0, "1 thread and 2 threads give identical logits");
 
-	eng_kernels_force_scalar(1);
+	kern_force_portable(1);
 	eng_backend_reset(single);
 	eng_backend_forward(single, edge_prompt, N_PROMPT, 0, d, 1, &err);
-	eng_kernels_force_scalar(0);
+	kern_force_portable(0);
 	diff = rel_diff(d, a, N_PROMPT, V);
 	TAP_OK(diff <= SAME_MODEL_TOL, "scalar kernels match the SIMD kernels (worst %.2g relative)", diff);
 
@@ -352,7 +352,7 @@ static void test_scalar_against_reference(void)
 	double worst = 0;
 	int ok = 1;
 
-	eng_kernels_force_scalar(1);
+	kern_force_portable(1);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct tiny_spec s = tiny_default();
 		struct fixture f;
@@ -368,7 +368,7 @@ static void test_scalar_against_reference(void)
 		}
 		fixture_close(&f);
 	}
-	eng_kernels_force_scalar(0);
+	kern_force_portable(0);
 	TAP_OK(ok && worst <= REF_TOL_SCALAR, "scalar kernels, every dtype, both prompts: cpu matches the reference (worst %.2g)",
 	       worst);
 }
@@ -406,7 +406,7 @@ static void test_registry(void)
 
 int main(void)
 {
-	TAP_NOTE("SIMD kernels %s", eng_kernels_simd() ? "on" : "off (scalar only)");
+	TAP_NOTE("SIMD kernels %s", kern_simd() ? "on" : "off (scalar only)");
 	test_against_reference(ENG_F32, 0);
 	test_against_reference(ENG_F16, 1);
 	test_against_reference(ENG_BF16, 0);

@@ -14,7 +14,7 @@
 
 #include "engine/backend.h"
 #include "engine/gguf.h"
-#include "engine/kernels.h"
+#include "engine/kernels/kernels.h"
 #include "engine/tokenizer.h"
 #include "tests/tap.h"
 #include "tests/unit/engine_tiny_model.h"
@@ -394,12 +394,13 @@ static int matmul_reads(const struct eng_tensor *t, uint64_t row, uint64_t col, 
 {
 	enum { N = 5 };
 	float *x = calloc(N * t->cols, sizeof(float)), *y = calloc(N * t->rows, sizeof(float));
+	struct kern_matrix w = { t->data, (enum kern_dtype)t->type, t->cols, t->row_bytes };
 	int ok = x && y;
 
 	for (int i = 0; ok && i < N; i++)
 		x[i * t->cols + col] = 1.0f;
 	for (int n = 1; ok && n <= N; n++) {
-		eng_matmul_rows(t, x, t->cols, n, y, t->rows, row, row + 1);
+		kern_matmul_rows(kern_ops(), &w, row, row + 1, x, t->cols, (uint64_t)n, y, t->rows);
 		for (int i = 0; i < n; i++)
 			ok &= y[i * t->rows + row] == want;
 	}
@@ -452,11 +453,11 @@ static void test_known_values(enum eng_dtype type)
 		}
 		eng_row_to_f32(data, t->type, t->cols, row);
 		bad_row += row[p->col] != p->value;
-		eng_kernels_force_scalar(0);
+		kern_force_portable(0);
 		bad_simd += !matmul_reads(t, p->row, p->col, p->value);
-		eng_kernels_force_scalar(1);
+		kern_force_portable(1);
 		bad_scalar += !matmul_reads(t, p->row, p->col, p->value);
-		eng_kernels_force_scalar(0);
+		kern_force_portable(0);
 	}
 	TAP_OK(ctx.n >= 20 && bad_where == 0,
 	       "%s: %d values planted in %d tensors are found under their tensor's name and shape",
