@@ -9,7 +9,9 @@ LIBWSE_PKGS    := libdrm libnl-genl-3.0
 LIBWSE_CFLAGS  := $(or $(shell pkg-config --cflags $(LIBWSE_PKGS) 2>/dev/null),-I/usr/include/libdrm -I/usr/include/libnl3)
 LIBWSE_LIBS    := $(or $(shell pkg-config --libs $(LIBWSE_PKGS) 2>/dev/null),-ldrm -lnl-genl-3 -lnl-3)
 
-LIBWSE_SRCS := libwse/error.c libwse/stream.c libwse/device.c libwse/telemetry.c libwse/sysfs.c
+LIBWSE_SRCS := libwse/error.c libwse/uapi_map.c libwse/device.c libwse/buffer.c \
+	libwse/context.c libwse/job.c libwse/stream.c libwse/telemetry.c libwse/sysfs.c \
+	libwse/sample.c
 LIBWSE_OBJS := $(LIBWSE_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBWSE_SAN_OBJS := $(LIBWSE_SRCS:%.c=$(BUILD)/san/%.o)
 

@@ -96,6 +96,26 @@ int wse__neg_errno(void);
 void wse__link_add(struct wse_link *head, struct wse_link *node);
 void wse__link_del(struct wse_link *node);
 
+/* Undo one object in the kernel and free it; the caller took it off its list. */
+void wse__bo_release(wse_bo *bo);
+void wse__sram_release(wse_sram *sram);
+void wse__ctx_release(wse_ctx *ctx);
+
+/*
+ * uapi_map.c: the one place where libwse's constants meet the kernel's
+ * (uapi/wse_accel.h). A value from the kernel that this library does not
+ * know becomes a defined libwse value (the *_UNKNOWN ones), never passes
+ * through; a libwse value without a kernel counterpart is -EINVAL.
+ */
+uint32_t wse__status_from_uapi(uint32_t drm_status);	/* WSE_JOB_* status */
+uint32_t wse__job_state_from_uapi(uint32_t drm_state);	/* WSE_JOB_STATE_* */
+uint32_t wse__features_from_uapi(uint32_t drm_caps);	/* unknown bits dropped */
+uint32_t wse__map_flags_to_uapi(uint32_t flags);	/* known WSE_ACCESS_*, WSE_MAP_FIXED */
+int wse__inject_to_uapi(uint32_t mode, uint32_t *drm_mode);
+int wse__reset_to_uapi(uint32_t kind, uint32_t *drm_kind);
+uint32_t wse__state_from_genl(uint32_t genl_state);	/* WSE_STATE_* */
+uint32_t wse__event_from_genl(uint32_t genl_event);	/* WSE_EV_* */
+
 #define WSE_CONTAINER(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 

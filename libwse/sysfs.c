@@ -58,7 +58,7 @@ int wse_sysfs_read(const char *sysfs_root, uint32_t accel_minor, struct wse_dev_
 		return -ENAMETOOLONG;
 	if (read_attr(dir, "state", buf, sizeof(buf)))
 		return -ENOENT;
-	st.state = WSE_STATE_GONE + 1;
+	st.state = WSE_STATE_UNKNOWN;
 	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		if (strcmp(buf, states[i]) == 0)
 			st.state = i;

@@ -57,18 +57,8 @@ static struct nla_policy policy[WSE_GENL_A_MAX + 1] = {
 	[WSE_GENL_A_EVENT_CONTEXT] = { .type = NLA_U32 },
 };
 
-static int tfail(wse_telemetry *t, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int tfail(wse_telemetry *t, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	wse__vfailbuf(t->errmsg, sizeof(t->errmsg), err, fmt, ap);
-	va_end(ap);
-	return err;
-}
+/* Keeps the message on t for wse_telemetry_last_error() and returns err. */
+#define tfail(t, err, ...) wse__failbuf((t)->errmsg, sizeof((t)->errmsg), (err), __VA_ARGS__)
 
 /* libnl's NLE_* codes to errno. */
 static int nl_errno(int nle)
@@ -130,7 +120,7 @@ static int on_device(struct nl_msg *msg, void *arg)
 	}
 	st.dev_index = nla_get_u32(tb[WSE_GENL_A_DEV_INDEX]);
 	get_str(tb, WSE_GENL_A_PCI_NAME, st.pci_name, sizeof(st.pci_name));
-	st.state = get_u32(tb, WSE_GENL_A_STATE, WSE_STATE_READY);
+	st.state = wse__state_from_genl(get_u32(tb, WSE_GENL_A_STATE, WSE_GENL_STATE_READY));
 	st.sram_total = get_u64(tb, WSE_GENL_A_SRAM_TOTAL);
 	st.sram_used = get_u64(tb, WSE_GENL_A_SRAM_USED);
 	st.queues = get_u32(tb, WSE_GENL_A_QUEUES, 0);
@@ -167,11 +157,12 @@ static int on_event(struct nl_msg *msg, void *arg)
 	    genlmsg_parse(nlmsg_hdr(msg), 0, tb, WSE_GENL_A_MAX, policy) < 0 ||
 	    !tb[WSE_GENL_A_EVENT])
 		return NL_SKIP;
-	ev.type = nla_get_u32(tb[WSE_GENL_A_EVENT]);
+	ev.type = wse__event_from_genl(nla_get_u32(tb[WSE_GENL_A_EVENT]));
 	ev.dev_index = get_u32(tb, WSE_GENL_A_DEV_INDEX, ~0u);
 	get_str(tb, WSE_GENL_A_PCI_NAME, ev.pci_name, sizeof(ev.pci_name));
 	ev.queue = get_u32(tb, WSE_GENL_A_EVENT_QUEUE, ~0u);
-	ev.status = get_u32(tb, WSE_GENL_A_EVENT_STATUS, ~0u);
+	ev.status = tb[WSE_GENL_A_EVENT_STATUS] ?
+		    wse__status_from_uapi(nla_get_u32(tb[WSE_GENL_A_EVENT_STATUS])) : ~0u;
 	ev.context = get_u32(tb, WSE_GENL_A_EVENT_CONTEXT, ~0u);
 	if (t->count == EVENT_RING) {	/* keep the newest */
 		t->head = (t->head + 1) % EVENT_RING;
@@ -313,7 +304,7 @@ int wse_telemetry_list(wse_telemetry *t, struct wse_dev_stats *stats, size_t cap
 	if (!err) {
 		if (sink.n > 1)
 			qsort(sink.v, sink.n, sizeof(*sink.v), stats_cmp);
-		if (sink.n)
+		if (sink.n && capacity)
 			memcpy(stats, sink.v, (sink.n < capacity ? sink.n : capacity) * sizeof(*stats));
 		err = (int)sink.n;
 	}

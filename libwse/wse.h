@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Version of this API; grows when functions are added. */
-#define WSE_API_VERSION		2
+#define WSE_API_VERSION		3
 
 typedef struct wse_device wse_device;
 typedef struct wse_ctx wse_ctx;
@@ -86,6 +86,7 @@ const char *wse_status_str(uint32_t status);
 #define WSE_JOB_TIMEOUT	64	/* job hung; the driver reset its queue */
 #define WSE_JOB_CORRUPT	65	/* completion did not match the job */
 #define WSE_JOB_DEVICE_LOST	66	/* device reset or removed */
+#define WSE_JOB_ERR_UNKNOWN	127	/* a status this libwse does not know (newer driver) */
 
 /* ===================================================================== */
 /* Devices                                                                */
@@ -140,6 +141,7 @@ int wse_module_loaded(void);
 #define WSE_FEATURE_Q8_0		(1u << 2)
 #define WSE_FEATURE_FUSED_LAYER	(1u << 3)
 #define WSE_FEATURE_FAULT_INJECT	(1u << 4)
+#define WSE_FEATURE_LARGE_MAPS	(1u << 6)	/* host mappings over 2 GiB */
 
 struct wse_info {
 	char driver[32];		/* DRM driver name: "wse" */
@@ -149,7 +151,7 @@ struct wse_info {
 	int accel_minor;		/* N of /dev/accel/accelN, -1 if unknown */
 	uint32_t abi_version;		/* ioctl ABI version of the driver */
 	uint32_t hw_version;		/* device major << 16 | minor */
-	uint32_t caps;			/* WSE_FEATURE_* */
+	uint32_t caps;			/* WSE_FEATURE_*; bits libwse does not know are left out */
 	uint64_t sram_size;		/* bytes of SRAM */
 	uint64_t sram_used;		/* bytes allocated by all users */
 	uint32_t grid_width, grid_height;	/* PE grid */
@@ -373,7 +375,11 @@ int wse_stream_argmax(wse_stream *s, uint64_t x, uint64_t out, uint32_t n, uint3
 int wse_stream_topk(wse_stream *s, uint64_t x, uint64_t out_index, uint64_t out_value,
 		    uint32_t n, uint32_t k, uint32_t rows);
 
-/* One fused Llama layer on n_tokens rows of x (updated in place). */
+/*
+ * One fused Llama layer on n_tokens rows of x (updated in place). The fields
+ * are those of the device's LAYER record in its order, which libwse checks
+ * at build time and copies whole.
+ */
 struct wse_layer {
 	uint64_t x;
 	uint64_t attn_norm, wq, wk, wv, wo;
@@ -386,7 +392,7 @@ struct wse_layer {
 };
 int wse_stream_layer(wse_stream *s, const struct wse_layer *op);
 
-/* Scratch bytes a fused layer needs; 0 if the shape overflows. */
+/* Scratch bytes a fused layer needs (the device's formula); 0 if the shape overflows. */
 uint64_t wse_layer_scratch_bytes(uint32_t dim, uint32_t hidden_dim, uint32_t n_heads,
 				 uint32_t head_dim, uint32_t n_tokens);
 
@@ -452,13 +458,19 @@ int wse_job_status(wse_device *dev, uint64_t job_id, struct wse_job_result *resu
 #define WSE_INJECT_CORRUPT_CQE	3
 #define WSE_INJECT_SRAM_ERROR	4
 
-/* Arms a device fault on queue (see WSE_INJECT_*). -EPERM without privilege. */
+/*
+ * Arms a device fault on queue (see WSE_INJECT_*). -EPERM without privilege,
+ * -EINVAL for a mode that is not a WSE_INJECT_*.
+ */
 int wse_fault_inject(wse_device *dev, uint32_t mode, uint32_t queue);
 
 #define WSE_RESET_QUEUE		0
 #define WSE_RESET_DEVICE	1
 
-/* Resets one queue or the whole device; pending jobs end with ERR_ABORTED. */
+/*
+ * Resets one queue or the whole device (WSE_RESET_*; another kind is -EINVAL);
+ * pending jobs end with ERR_ABORTED.
+ */
 int wse_reset(wse_device *dev, uint32_t kind, uint32_t queue);
 
 /* ===================================================================== */
@@ -469,6 +481,7 @@ int wse_reset(wse_device *dev, uint32_t kind, uint32_t queue);
 #define WSE_STATE_RESETTING	1
 #define WSE_STATE_FATAL		2
 #define WSE_STATE_GONE		3
+#define WSE_STATE_UNKNOWN	4	/* a state this libwse does not know */
 
 /* Name of a WSE_STATE_*, e.g. "ready". */
 const char *wse_state_str(uint32_t state);
@@ -490,6 +503,7 @@ struct wse_dev_stats {
 #define WSE_EV_FAULT		4
 #define WSE_EV_SRAM_ERROR	5
 #define WSE_EV_DMA_ERROR	6
+#define WSE_EV_UNKNOWN		0	/* an event this libwse does not know */
 
 /* Name of a WSE_EV_*, e.g. "fault". */
 const char *wse_event_str(uint32_t type);
@@ -538,6 +552,34 @@ int wse_sysfs_read(const char *sysfs_root, uint32_t accel_minor, struct wse_dev_
  */
 int wse_sysfs_counter(const char *sysfs_root, uint32_t accel_minor, const char *name,
 		      uint64_t *value);
+
+/*
+ * What a monitoring tool shows of one device without opening its node (so
+ * that it needs no access to it and does not count as one of its clients).
+ * The have_* fields say whether the value beside them was read.
+ */
+struct wse_device_sample {
+	struct wse_device_entry entry;	/* as wse_enumerate() lists it */
+	struct wse_dev_stats stats;	/* generic netlink, else sysfs */
+	int have_stats;
+	uint64_t jobs_submitted;	/* sysfs counters: see wse_sysfs_counter() */
+	uint64_t inflight;
+	uint64_t cycles;
+	int have_jobs_submitted, have_inflight, have_cycles;	/* 0 on older drivers */
+};
+
+/*
+ * Lists the devices as wse_enumerate(dev_root, ...) does and samples each
+ * one's counters: from generic netlink when it answers and sysfs_root is
+ * NULL ("/sys", the live system), else from sysfs_root by wse_sysfs_read();
+ * then the wse_sysfs_counter() counters "jobs_submitted", "inflight" and
+ * "cycles". A device whose accel node is unknown has only its entry. Fills
+ * at most capacity samples (samples may be NULL when capacity is 0) and
+ * returns how many devices there are, which may be more than capacity.
+ * Negative only for bad arguments (-EINVAL) or -ENOMEM. Since API 3.
+ */
+int wse_sample_devices(const char *dev_root, const char *sysfs_root,
+		       struct wse_device_sample *samples, size_t capacity);
 
 /* Joins the "events" multicast group. -EPERM without CAP_NET_ADMIN. */
 int wse_telemetry_subscribe(wse_telemetry *t);

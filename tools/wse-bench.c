@@ -18,15 +18,7 @@
 #include <unistd.h>
 
 #include "libwse/wse.h"
-
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_NO_MODULE = 3,
-	EXIT_NO_DEVICE = 4,
-	EXIT_PERM = 5,
-};
+#include "tools/exit_status.h"
 
 #define MIN_SIZE	(4u << 10)
 #define DEFAULT_MAX	(256ull << 20)
@@ -644,15 +636,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int open_error_status(int err)
-{
-	if (err == -EACCES || err == -EPERM)
-		return EXIT_PERM;
-	if (err == -ENOENT || err == -ENODEV)
-		return wse_module_loaded() ? EXIT_NO_DEVICE : EXIT_NO_MODULE;
-	return EXIT_FAIL;
-}
-
 static int setup(struct bench *b)
 {
 	if (wse_ctx_create(b->dev, &b->ctx))
@@ -752,7 +735,7 @@ int main(int argc, char **argv)
 			 : wse_open(NULL, &b.dev, msg, sizeof(msg));
 	if (rc) {
 		fprintf(stderr, "wse-bench: %s\n", msg);
-		return open_error_status(rc);
+		return exit_status_for(rc);
 	}
 	if (wse_query_info(b.dev, &b.info)) {
 		rc = fail(&b, "query");

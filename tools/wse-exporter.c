@@ -21,28 +21,12 @@
 #include <microhttpd.h>
 
 #include "libwse/wse.h"
-
-/* Exit statuses, as wse-smi's (documented in --help and the man page). */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_NO_MODULE = 3,
-	EXIT_NO_DEVICE = 4,
-};
+#include "tools/exit_status.h"
 
 #define MAX_DEVICES 64
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 /* The Prometheus text exposition format. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-struct device_sample {
-	struct wse_device_entry entry;
-	struct wse_dev_stats stats;
-	int have_stats;
-	uint64_t jobs_submitted, inflight, cycles;
-	int have_submitted, have_inflight, have_cycles;
-};
 
 /* A growing text buffer; failed stays set once an allocation failed. */
 struct text {
@@ -100,51 +84,8 @@ static void text_label(struct text *t, const char *s)
 	}
 }
 
-/* The devices and their counters; the count, or a negative errno. */
-static int sample_devices(struct device_sample *out)
-{
-	struct wse_device_entry entries[MAX_DEVICES];
-	struct wse_dev_stats stats[MAX_DEVICES];
-	wse_telemetry *t;
-	int n, nstats = -1, i, j;
-	char msg[256];
-
-	n = wse_enumerate(NULL, entries, MAX_DEVICES);
-	if (n < 0)
-		return n;
-	if (n > MAX_DEVICES)
-		n = MAX_DEVICES;
-	if (wse_telemetry_open(&t, msg, sizeof(msg)) == 0) {
-		nstats = wse_telemetry_list(t, stats, MAX_DEVICES);
-		wse_telemetry_close(t);
-	}
-	for (i = 0; i < n; i++) {
-		struct device_sample *s = &out[i];
-		uint32_t minor;
-
-		memset(s, 0, sizeof(*s));
-		s->entry = entries[i];
-		if (s->entry.accel_minor < 0)
-			continue;
-		minor = (uint32_t)s->entry.accel_minor;
-		for (j = 0; j < nstats && j < MAX_DEVICES; j++) {
-			if (stats[j].dev_index == minor) {
-				s->stats = stats[j];
-				s->have_stats = 1;
-			}
-		}
-		if (!s->have_stats)
-			s->have_stats = wse_sysfs_read(NULL, minor, &s->stats) == 0;
-		s->have_submitted = wse_sysfs_counter(NULL, minor, "jobs_submitted",
-						      &s->jobs_submitted) == 0;
-		s->have_inflight = wse_sysfs_counter(NULL, minor, "inflight", &s->inflight) == 0;
-		s->have_cycles = wse_sysfs_counter(NULL, minor, "cycles", &s->cycles) == 0;
-	}
-	return n;
-}
-
 /* "wse0", or "accel3" for an accel node without a wseN link. */
-static const char *device_label(const struct device_sample *s)
+static const char *device_label(const struct wse_device_sample *s)
 {
 	const char *base = strrchr(s->entry.path, '/');
 
@@ -156,7 +97,7 @@ static void family(struct text *t, const char *name, const char *type, const cha
 	text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void series_start(struct text *t, const char *name, const struct device_sample *s)
+static void series_start(struct text *t, const char *name, const struct wse_device_sample *s)
 {
 	text_printf(t, "%s{device=\"", name);
 	text_label(t, device_label(s));
@@ -189,13 +130,13 @@ static const struct metric {
 };
 
 /* The value of one metric of a device; 0 when the driver does not say. */
-static int metric_value(const struct device_sample *s, enum counter_id id, uint64_t *v)
+static int metric_value(const struct wse_device_sample *s, enum counter_id id, uint64_t *v)
 {
 	const struct wse_dev_stats *st = &s->stats;
 
 	switch (id) {
 	case C_INFLIGHT: *v = s->inflight; return s->have_inflight;
-	case C_SUBMITTED: *v = s->jobs_submitted; return s->have_submitted;
+	case C_SUBMITTED: *v = s->jobs_submitted; return s->have_jobs_submitted;
 	case C_CYCLES: *v = s->cycles; return s->have_cycles;
 	case C_SRAM_TOTAL: *v = st->sram_total; break;
 	case C_SRAM_USED: *v = st->sram_used; break;
@@ -213,13 +154,15 @@ static int metric_value(const struct device_sample *s, enum counter_id id, uint6
 static int render_metrics(struct text *t)
 {
 	static const char *const states[] = { "ready", "resetting", "fatal", "gone" };
-	static struct device_sample devs[MAX_DEVICES];
+	static struct wse_device_sample devs[MAX_DEVICES];
 	unsigned m, k;
 	int n, i;
 
-	n = sample_devices(devs);
+	n = wse_sample_devices(NULL, NULL, devs, MAX_DEVICES);
 	if (n < 0)
 		return n;
+	if (n > MAX_DEVICES)
+		n = MAX_DEVICES;
 	family(t, "wse_devices", "gauge", "wse devices found.");
 	text_printf(t, "wse_devices %d\n", n);
 

@@ -21,26 +21,12 @@
 #include <unistd.h>
 
 #include "libwse/wse.h"
-
-/* Exit statuses (documented in --help and the man page). */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,		/* an operation failed */
-	EXIT_USAGE = 2,
-	EXIT_NO_MODULE = 3,	/* the wse kernel module is not loaded */
-	EXIT_NO_DEVICE = 4,	/* no wse device, or not the one asked for */
-	EXIT_PERM = 5,		/* permission denied */
-};
+#include "tools/exit_status.h"
 
 #define MAX_DEVICES 64
 
 struct device_view {
-	struct wse_device_entry entry;
-	struct wse_dev_stats stats;	/* netlink, or sysfs */
-	int have_stats;
-	/* sysfs counters that wse_dev_stats does not carry (absent on older drivers) */
-	uint64_t jobs_submitted, inflight, cycles;
-	int have_submitted, have_inflight, have_cycles;
+	struct wse_device_sample sample;	/* counters, without opening the node */
 	struct wse_info info;		/* QUERY_INFO, when the node was opened */
 	int have_info;
 	char open_error[256];
@@ -114,19 +100,6 @@ static void usage(FILE *f)
 		"is not loaded, 4 no such wse device, 5 permission denied.\n");
 }
 
-static int exit_for(int err)
-{
-	switch (err) {
-	case -EACCES:
-	case -EPERM:
-		return EXIT_PERM;
-	case -ENOENT:
-	case -ENODEV:
-		return wse_module_loaded() ? EXIT_NO_DEVICE : EXIT_NO_MODULE;
-	}
-	return EXIT_FAIL;
-}
-
 /* "1.5 GiB" */
 static const char *human_bytes(uint64_t v, char *buf, size_t len)
 {
@@ -178,53 +151,28 @@ static const char *human_ns(uint64_t ns, char *buf, size_t len)
  */
 static int collect(struct device_view *views, int want, int open_nodes)
 {
-	struct wse_device_entry entries[MAX_DEVICES];
-	struct wse_dev_stats stats[MAX_DEVICES];
-	wse_telemetry *t = NULL;
-	int n, nstats = -1, i, j, count = 0;
-	char msg[256];
+	static struct wse_device_sample samples[MAX_DEVICES];
+	int n, i, count = 0;
 
-	n = wse_enumerate(NULL, entries, MAX_DEVICES);
+	n = wse_sample_devices(NULL, NULL, samples, MAX_DEVICES);
 	if (n < 0)
 		return n;
 	if (n > MAX_DEVICES)
 		n = MAX_DEVICES;
-	if (wse_telemetry_open(&t, msg, sizeof(msg)) == 0) {
-		nstats = wse_telemetry_list(t, stats, MAX_DEVICES);
-		wse_telemetry_close(t);
-	}
 	for (i = 0; i < n; i++) {
 		struct device_view *v = &views[count];
 		wse_device *dev;
-		uint32_t minor;
 
-		if (want >= 0 && entries[i].index != want)
+		if (want >= 0 && samples[i].entry.index != want)
 			continue;
 		memset(v, 0, sizeof(*v));
-		v->entry = entries[i];
+		v->sample = samples[i];
 		if (open_nodes &&
-		    wse_open(entries[i].path, &dev, v->open_error, sizeof(v->open_error)) == 0) {
+		    wse_open(samples[i].entry.path, &dev, v->open_error, sizeof(v->open_error)) == 0) {
 			v->have_info = wse_query_info(dev, &v->info) == 0;
 			wse_close(dev);
-			if (v->entry.accel_minor < 0)
-				v->entry.accel_minor = v->info.accel_minor;
 		}
 		count++;
-		if (v->entry.accel_minor < 0)
-			continue;
-		minor = (uint32_t)v->entry.accel_minor;
-		for (j = 0; j < nstats; j++) {
-			if (stats[j].dev_index == minor) {
-				v->stats = stats[j];
-				v->have_stats = 1;
-			}
-		}
-		if (!v->have_stats)
-			v->have_stats = wse_sysfs_read(NULL, minor, &v->stats) == 0;
-		v->have_submitted = wse_sysfs_counter(NULL, minor, "jobs_submitted",
-						      &v->jobs_submitted) == 0;
-		v->have_inflight = wse_sysfs_counter(NULL, minor, "inflight", &v->inflight) == 0;
-		v->have_cycles = wse_sysfs_counter(NULL, minor, "cycles", &v->cycles) == 0;
 	}
 	return count;
 }
@@ -244,8 +192,8 @@ static void put_field(char *buf, size_t len, const char *s)
 
 static const char *pci_of(const struct device_view *v)
 {
-	if (v->have_stats && v->stats.pci_name[0])
-		return v->stats.pci_name;
+	if (v->sample.have_stats && v->sample.stats.pci_name[0])
+		return v->sample.stats.pci_name;
 	if (v->have_info && v->info.pci_name[0])
 		return v->info.pci_name;
 	return "-";
@@ -253,34 +201,38 @@ static const char *pci_of(const struct device_view *v)
 
 static uint64_t sram_total(const struct device_view *v)
 {
-	return v->have_stats ? v->stats.sram_total : v->have_info ? v->info.sram_size : 0;
+	if (v->sample.have_stats)
+		return v->sample.stats.sram_total;
+	return v->have_info ? v->info.sram_size : 0;
 }
 
 static uint64_t sram_used(const struct device_view *v)
 {
-	return v->have_stats ? v->stats.sram_used : v->have_info ? v->info.sram_used : 0;
+	if (v->sample.have_stats)
+		return v->sample.stats.sram_used;
+	return v->have_info ? v->info.sram_used : 0;
 }
 
 static const char *state_of(const struct device_view *v)
 {
-	if (v->have_stats)
-		return wse_state_str(v->stats.state);
+	if (v->sample.have_stats)
+		return wse_state_str(v->sample.stats.state);
 	return v->have_info ? "ready" : "no access";
 }
 
 /* PE grid from QUERY_INFO or sysfs; 0 when neither said. */
 static void grid_of(const struct device_view *v, uint32_t *w, uint32_t *h)
 {
-	*w = v->have_info ? v->info.grid_width : v->stats.grid_width;
-	*h = v->have_info ? v->info.grid_height : v->stats.grid_height;
+	*w = v->have_info ? v->info.grid_width : v->sample.stats.grid_width;
+	*h = v->have_info ? v->info.grid_height : v->sample.stats.grid_height;
 }
 
 /* "wse0", or "accel3" for an accel node without a wseN link. */
 static const char *node_name(const struct device_view *v)
 {
-	const char *base = strrchr(v->entry.path, '/');
+	const char *base = strrchr(v->sample.entry.path, '/');
 
-	return base ? base + 1 : v->entry.path;
+	return base ? base + 1 : v->sample.entry.path;
 }
 
 /* The model name: "wse 64x64" (the PE grid is what tells presets apart). */
@@ -315,18 +267,18 @@ static void print_table(const struct device_view *views, int n)
 			snprintf(grid, sizeof(grid), "-");
 		snprintf(sram, sizeof(sram), "%s / %s", human_bytes(sram_used(v), a, sizeof(a)),
 			 human_bytes(sram_total(v), b, sizeof(b)));
-		snprintf(node, sizeof(node), "%s", v->entry.path + (strncmp(v->entry.path, "/dev/", 5)
+		snprintf(node, sizeof(node), "%s", v->sample.entry.path + (strncmp(v->sample.entry.path, "/dev/", 5)
 								    ? 0 : 5));
-		if (v->entry.index >= 0)
-			printf("%-3d ", v->entry.index);
+		if (v->sample.entry.index >= 0)
+			printf("%-3d ", v->sample.entry.index);
 		else
 			printf("%-3s ", "-");
 		printf("%-13s %-11s %-9s %-9s %-21s %6u %4u %9s %7s %7s\n", pci_of(v), node,
 		       state_of(v), grid, sram,
-		       v->have_stats ? v->stats.queues : v->info.num_queues, v->stats.contexts,
-		       human_count(v->stats.jobs_done, jobs, sizeof(jobs)),
-		       human_count(v->stats.faults, faults, sizeof(faults)),
-		       human_count(v->stats.resets, resets, sizeof(resets)));
+		       v->sample.have_stats ? v->sample.stats.queues : v->info.num_queues, v->sample.stats.contexts,
+		       human_count(v->sample.stats.jobs_done, jobs, sizeof(jobs)),
+		       human_count(v->sample.stats.faults, faults, sizeof(faults)),
+		       human_count(v->sample.stats.resets, resets, sizeof(resets)));
 	}
 	for (i = 0; i < n; i++)
 		if (!views[i].have_info && views[i].open_error[0])
@@ -344,8 +296,8 @@ static void print_list(const struct device_view *views, int n)
 
 		printf("%s: %s (PCI %s", node_name(v), device_name(v, name, sizeof(name)),
 		       pci_of(v));
-		if (v->entry.accel_minor >= 0)
-			printf(", accel%d", v->entry.accel_minor);
+		if (v->sample.entry.accel_minor >= 0)
+			printf(", accel%d", v->sample.entry.accel_minor);
 		if (v->have_info)
 			printf(", hw %u.%u, serial 0x%08x", v->info.hw_version >> 16,
 			       v->info.hw_version & 0xffff, v->info.serial);
@@ -461,18 +413,18 @@ static int field_value(const struct device_view *v, int id, char *buf, size_t le
 		goto na;
 	grid_of(v, &w, &h);
 	switch (id) {
-	case F_INDEX: snprintf(buf, len, "%d", v->entry.index); break;
+	case F_INDEX: snprintf(buf, len, "%d", v->sample.entry.index); break;
 	case F_NAME: device_name(v, buf, len); break;
 	case F_PCI:
 		if (!strcmp(pci_of(v), "-"))
 			goto na;
 		put_field(buf, len, pci_of(v));
 		break;
-	case F_NODE: put_field(buf, len, v->entry.path); break;
+	case F_NODE: put_field(buf, len, v->sample.entry.path); break;
 	case F_ACCEL:
-		if (v->entry.accel_minor < 0)
+		if (v->sample.entry.accel_minor < 0)
 			goto na;
-		snprintf(buf, len, "%d", v->entry.accel_minor);
+		snprintf(buf, len, "%d", v->sample.entry.accel_minor);
 		break;
 	case F_STATE: put_field(buf, len, state_of(v)); break;
 	case F_SERIAL: snprintf(buf, len, "0x%08x", in->serial); break;
@@ -500,7 +452,7 @@ static int field_value(const struct device_view *v, int id, char *buf, size_t le
 	case F_SRAM_UTIL: {
 		uint64_t total = sram_total(v), used = sram_used(v);
 
-		if (!v->have_stats && !v->have_info)
+		if (!v->sample.have_stats && !v->have_info)
 			goto na;
 		if (id == F_SRAM_UTIL)
 			snprintf(buf, len, "%.0f", total ? 100.0 * (double)used / (double)total : 0.0);
@@ -511,9 +463,9 @@ static int field_value(const struct device_view *v, int id, char *buf, size_t le
 		break;
 	}
 	case F_QUEUES:
-		if (!v->have_stats && !v->have_info)
+		if (!v->sample.have_stats && !v->have_info)
 			goto na;
-		snprintf(buf, len, "%u", v->have_stats ? v->stats.queues : in->num_queues);
+		snprintf(buf, len, "%u", v->sample.have_stats ? v->sample.stats.queues : in->num_queues);
 		break;
 	case F_QUEUE_DEPTH: snprintf(buf, len, "%u", in->queue_depth); break;
 	case F_CONTEXTS:
@@ -521,26 +473,26 @@ static int field_value(const struct device_view *v, int id, char *buf, size_t le
 	case F_FAULTS:
 	case F_RESETS:
 	case F_TIMEOUTS:
-		if (!v->have_stats)
+		if (!v->sample.have_stats)
 			goto na;
-		snprintf(buf, len, "%" PRIu64, id == F_CONTEXTS ? v->stats.contexts :
-			 id == F_JOBS_DONE ? v->stats.jobs_done : id == F_FAULTS ? v->stats.faults :
-			 id == F_RESETS ? v->stats.resets : v->stats.timeouts);
+		snprintf(buf, len, "%" PRIu64, id == F_CONTEXTS ? v->sample.stats.contexts :
+			 id == F_JOBS_DONE ? v->sample.stats.jobs_done : id == F_FAULTS ? v->sample.stats.faults :
+			 id == F_RESETS ? v->sample.stats.resets : v->sample.stats.timeouts);
 		break;
 	case F_JOBS_SUBMITTED:
-		if (!v->have_submitted)
+		if (!v->sample.have_jobs_submitted)
 			goto na;
-		snprintf(buf, len, "%" PRIu64, v->jobs_submitted);
+		snprintf(buf, len, "%" PRIu64, v->sample.jobs_submitted);
 		break;
 	case F_JOBS_INFLIGHT:
-		if (!v->have_inflight)
+		if (!v->sample.have_inflight)
 			goto na;
-		snprintf(buf, len, "%" PRIu64, v->inflight);
+		snprintf(buf, len, "%" PRIu64, v->sample.inflight);
 		break;
 	case F_CYCLES:
-		if (!v->have_cycles)
+		if (!v->sample.have_cycles)
 			goto na;
-		snprintf(buf, len, "%" PRIu64, v->cycles);
+		snprintf(buf, len, "%" PRIu64, v->sample.cycles);
 		break;
 	}
 	return 1;
@@ -610,7 +562,7 @@ static void print_caps(uint32_t caps, FILE *f)
 	static const struct { uint32_t bit; const char *name; } names[] = {
 		{ WSE_FEATURE_F16, "f16" }, { WSE_FEATURE_BF16, "bf16" },
 		{ WSE_FEATURE_Q8_0, "q8_0" }, { WSE_FEATURE_FUSED_LAYER, "fused-layer" },
-		{ WSE_FEATURE_FAULT_INJECT, "fault-inject" },
+		{ WSE_FEATURE_FAULT_INJECT, "fault-inject" }, { WSE_FEATURE_LARGE_MAPS, "large-maps" },
 	};
 	unsigned i;
 
@@ -626,9 +578,9 @@ static void print_detail(const struct device_view *v)
 	char a[32], b[32];
 	uint64_t total = sram_total(v);
 
-	printf("Device %d: %s", v->entry.index, v->entry.path);
-	if (v->entry.accel_minor >= 0)
-		printf(" (/dev/accel/accel%d)", v->entry.accel_minor);
+	printf("Device %d: %s", v->sample.entry.index, v->sample.entry.path);
+	if (v->sample.entry.accel_minor >= 0)
+		printf(" (/dev/accel/accel%d)", v->sample.entry.accel_minor);
 	printf("\n");
 	printf("    %-20s: %s\n", "PCI address", pci_of(v));
 	printf("    %-20s: %s\n", "State", state_of(v));
@@ -650,7 +602,7 @@ static void print_detail(const struct device_view *v)
 	if (v->have_info) {
 		printf("    %-20s: %u, %u jobs deep each\n", "Queues", in->num_queues,
 		       in->queue_depth);
-		printf("    %-20s: %u in use, %u at most\n", "Contexts", v->stats.contexts,
+		printf("    %-20s: %u in use, %u at most\n", "Contexts", v->sample.stats.contexts,
 		       in->max_contexts);
 		printf("    %-20s: %s, %u buffers per job\n", "Max op stream",
 		       human_bytes(in->max_stream, a, sizeof(a)), in->max_bo_handles);
@@ -662,17 +614,17 @@ static void print_detail(const struct device_view *v)
 	} else if (v->open_error[0]) {
 		printf("    %-20s: %s\n", "Device node", v->open_error);
 	}
-	if (v->have_submitted)
-		printf("    %-20s: %" PRIu64 "\n", "Jobs submitted", v->jobs_submitted);
-	if (v->have_inflight)
-		printf("    %-20s: %" PRIu64 "\n", "Jobs in flight", v->inflight);
-	if (v->have_cycles)
-		printf("    %-20s: %" PRIu64 "\n", "Modelled cycles", v->cycles);
-	if (v->have_stats) {
-		printf("    %-20s: %" PRIu64 "\n", "Jobs done", v->stats.jobs_done);
-		printf("    %-20s: %" PRIu64 "\n", "Faults", v->stats.faults);
-		printf("    %-20s: %" PRIu64 "\n", "Resets", v->stats.resets);
-		printf("    %-20s: %" PRIu64 "\n", "Job timeouts", v->stats.timeouts);
+	if (v->sample.have_jobs_submitted)
+		printf("    %-20s: %" PRIu64 "\n", "Jobs submitted", v->sample.jobs_submitted);
+	if (v->sample.have_inflight)
+		printf("    %-20s: %" PRIu64 "\n", "Jobs in flight", v->sample.inflight);
+	if (v->sample.have_cycles)
+		printf("    %-20s: %" PRIu64 "\n", "Modelled cycles", v->sample.cycles);
+	if (v->sample.have_stats) {
+		printf("    %-20s: %" PRIu64 "\n", "Jobs done", v->sample.stats.jobs_done);
+		printf("    %-20s: %" PRIu64 "\n", "Faults", v->sample.stats.faults);
+		printf("    %-20s: %" PRIu64 "\n", "Resets", v->sample.stats.resets);
+		printf("    %-20s: %" PRIu64 "\n", "Job timeouts", v->sample.stats.timeouts);
 	}
 }
 
@@ -699,26 +651,26 @@ static void print_json(const struct device_view *views, int n)
 		const struct device_view *v = &views[i];
 		const struct wse_info *in = &v->info;
 
-		printf("%s\n  {\"index\": %d, \"node\": ", i ? "," : "", v->entry.index);
-		json_string(v->entry.path);
-		printf(", \"accel_minor\": %d, \"pci\": ", v->entry.accel_minor);
+		printf("%s\n  {\"index\": %d, \"node\": ", i ? "," : "", v->sample.entry.index);
+		json_string(v->sample.entry.path);
+		printf(", \"accel_minor\": %d, \"pci\": ", v->sample.entry.accel_minor);
 		json_string(pci_of(v));
 		printf(", \"state\": ");
 		json_string(state_of(v));
 		printf(", \"sram_used\": %" PRIu64 ", \"sram_total\": %" PRIu64, sram_used(v),
 		       sram_total(v));
-		if (v->have_stats)
+		if (v->sample.have_stats)
 			printf(", \"queues\": %u, \"contexts\": %u, \"jobs_done\": %" PRIu64
 			       ", \"faults\": %" PRIu64 ", \"resets\": %" PRIu64
-			       ", \"timeouts\": %" PRIu64, v->stats.queues, v->stats.contexts,
-			       v->stats.jobs_done, v->stats.faults, v->stats.resets,
-			       v->stats.timeouts);
-		if (v->have_submitted)
-			printf(", \"jobs_submitted\": %" PRIu64, v->jobs_submitted);
-		if (v->have_inflight)
-			printf(", \"jobs_inflight\": %" PRIu64, v->inflight);
-		if (v->have_cycles)
-			printf(", \"cycles\": %" PRIu64, v->cycles);
+			       ", \"timeouts\": %" PRIu64, v->sample.stats.queues, v->sample.stats.contexts,
+			       v->sample.stats.jobs_done, v->sample.stats.faults, v->sample.stats.resets,
+			       v->sample.stats.timeouts);
+		if (v->sample.have_jobs_submitted)
+			printf(", \"jobs_submitted\": %" PRIu64, v->sample.jobs_submitted);
+		if (v->sample.have_inflight)
+			printf(", \"jobs_inflight\": %" PRIu64, v->sample.inflight);
+		if (v->sample.have_cycles)
+			printf(", \"cycles\": %" PRIu64, v->sample.cycles);
 		if (v->have_info) {
 			printf(", \"driver\": ");
 			json_string(in->driver);
@@ -954,7 +906,7 @@ static const struct device_view *view_of(const struct device_view *views, int n,
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (views[i].entry.accel_minor == minor)
+		if (views[i].sample.entry.accel_minor == minor)
 			return &views[i];
 	return NULL;
 }
@@ -987,7 +939,7 @@ static int show_ps(const struct device_view *views, int n, int json)
 			printf("%s\n  {\"device\": ", shown ? "," : "");
 			json_string(node_name(v));
 			printf(", \"index\": %d, \"accel_minor\": %d, \"pid\": %d, \"command\": ",
-			       v->entry.index, c->accel_minor, c->pid);
+			       v->sample.entry.index, c->accel_minor, c->pid);
 			json_string(c->command);
 			printf(", \"client_id\": %" PRIu64 ", \"sram_bytes\": %" PRIu64
 			       ", \"host_bytes\": %" PRIu64 ", \"engine_ns\": %" PRIu64
@@ -1025,8 +977,8 @@ static const struct device_view *same_device(const struct device_view *views, in
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (views[i].entry.index == v->entry.index &&
-		    views[i].entry.accel_minor == v->entry.accel_minor)
+		if (views[i].sample.entry.index == v->sample.entry.index &&
+		    views[i].sample.entry.accel_minor == v->sample.entry.accel_minor)
 			return &views[i];
 	return NULL;
 }
@@ -1092,23 +1044,23 @@ static int cmd_dmon(int want, double interval, long count)
 			const char *idx = node_name(v);
 			uint64_t total = sram_total(v);
 
-			if (v->entry.index >= 0) {
-				snprintf(number, sizeof(number), "%d", v->entry.index);
+			if (v->sample.entry.index >= 0) {
+				snprintf(number, sizeof(number), "%d", v->sample.entry.index);
 				idx = number;
 			}
-			rate(v->stats.jobs_done, p ? p->stats.jobs_done : 0,
-			     p && p->have_stats && v->have_stats, dt, 1.0, jobs, sizeof(jobs));
-			rate(v->cycles, p ? p->cycles : 0, p && p->have_cycles && v->have_cycles, dt,
+			rate(v->sample.stats.jobs_done, p ? p->sample.stats.jobs_done : 0,
+			     p && p->sample.have_stats && v->sample.have_stats, dt, 1.0, jobs, sizeof(jobs));
+			rate(v->sample.cycles, p ? p->sample.cycles : 0, p && p->sample.have_cycles && v->sample.have_cycles, dt,
 			     1e3, cycles, sizeof(cycles));
-			if (v->have_inflight)
-				snprintf(inflight, sizeof(inflight), "%" PRIu64, v->inflight);
+			if (v->sample.have_inflight)
+				snprintf(inflight, sizeof(inflight), "%" PRIu64, v->sample.inflight);
 			else
 				snprintf(inflight, sizeof(inflight), "-");
 			snprintf(used, sizeof(used), "%.1f", (double)sram_used(v) / (1 << 20));
 			snprintf(util, sizeof(util), "%.1f",
 				 total ? 100.0 * (double)sram_used(v) / (double)total : 0.0);
 			printf("  %4s %8s %8s %8s %10s %6s %7" PRIu64 " %7" PRIu64 "\n", idx, jobs,
-			       cycles, inflight, used, util, v->stats.faults, v->stats.resets);
+			       cycles, inflight, used, util, v->sample.stats.faults, v->sample.stats.resets);
 		}
 		fflush(stdout);
 		memcpy(prev, cur, (size_t)m * sizeof(cur[0]));
@@ -1230,13 +1182,13 @@ static int cmd_events(int accel, long count, long timeout_s, int json)
 	err = wse_telemetry_open(&t, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "wse-smi: %s\n", msg);
-		return exit_for(err);
+		return exit_status_for(err);
 	}
 	err = wse_telemetry_subscribe(t);
 	if (err) {
 		fprintf(stderr, "wse-smi: %s\n", wse_telemetry_last_error(t));
 		wse_telemetry_close(t);
-		return exit_for(err);
+		return exit_status_for(err);
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1306,7 +1258,7 @@ static int cmd_reset(int want, long queue)
 	err = wse_open_index(want, &dev, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "wse-smi: %s\n", msg);
-		return exit_for(err);
+		return exit_status_for(err);
 	}
 	err = queue >= 0 ? wse_reset(dev, WSE_RESET_QUEUE, (uint32_t)queue)
 			 : wse_reset(dev, WSE_RESET_DEVICE, 0);

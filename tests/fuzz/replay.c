@@ -23,32 +23,13 @@
 
 #include "engine/gguf.h"
 #include "tests/tap.h"
+#include "tests/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static uint8_t *read_all(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*size = (size_t)n;
-	}
-	fclose(f);
-	return buf;
 }
 
 /* Runs the fuzz target on one input in a child; 0 when it returned normally. */
@@ -126,7 +107,7 @@ int main(int argc, char **argv)
 		int rc;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		data = read_all(path, &size);
+		data = (uint8_t *)test_read_file(path, &size);
 		if (!data) {
 			TAP_OK(0, "%s cannot be read", names[i]);
 			free(names[i]);

@@ -4,7 +4,8 @@
  * tests/vm/40-libwse.sh): enumeration, info, buffers and dma-buf, SRAM,
  * mappings, a host->SRAM->host round trip, a matmul checked against the
  * host, a faulting job reported as an error, the staging pool under many
- * jobs in flight, telemetry over netlink and sysfs.
+ * jobs in flight, telemetry over netlink and sysfs, wse_sample_devices(),
+ * and the modes and kinds libwse refuses before asking the driver.
  * Environment: WSE_EXPECT_DEVICES=N checks the number of devices found.
  */
 #include <errno.h>
@@ -270,6 +271,45 @@ static void test_telemetry(void)
 	wse_telemetry_close(t);
 }
 
+static void test_sample(void)
+{
+	struct wse_device_sample s[16];
+	const struct wse_device_sample *mine = NULL;
+	int n, i;
+
+	n = wse_sample_devices(NULL, NULL, s, 16);
+	TAP_OK(n == wse_enumerate(NULL, NULL, 0), "wse_sample_devices lists every device (%d)", n);
+	for (i = 0; i < n && i < 16; i++)
+		if (s[i].entry.accel_minor == info.accel_minor)
+			mine = &s[i];
+	TAP_OK(mine && mine->have_stats && mine->stats.sram_total == info.sram_size &&
+	       mine->stats.jobs_done >= 40 && mine->stats.state == WSE_STATE_READY,
+	       "its sample of accel%d carries the telemetry counters", info.accel_minor);
+	/* test_jobs waited for every job it submitted, and the matmul counted cycles. */
+	TAP_OK(mine && mine->have_jobs_submitted && mine->jobs_submitted >= 40 &&
+	       mine->have_inflight && mine->inflight == 0 && mine->have_cycles && mine->cycles > 0,
+	       "and the sysfs counters: %llu jobs submitted, %llu in flight, %llu cycles",
+	       mine ? (unsigned long long)mine->jobs_submitted : 0ull,
+	       mine ? (unsigned long long)mine->inflight : 0ull,
+	       mine ? (unsigned long long)mine->cycles : 0ull);
+}
+
+/* Values wse.h does not define never reach the driver; the kernel's unknown bits never reach us. */
+static void test_constants(void)
+{
+	const uint32_t known = WSE_FEATURE_F16 | WSE_FEATURE_BF16 | WSE_FEATURE_Q8_0 |
+			       WSE_FEATURE_FUSED_LAYER | WSE_FEATURE_FAULT_INJECT |
+			       WSE_FEATURE_LARGE_MAPS;
+
+	TAP_OK((info.caps & ~known) == 0 && (info.caps & WSE_FEATURE_FAULT_INJECT),
+	       "caps 0x%x: WSE_FEATURE_* bits only, fault injection among them", info.caps);
+	TAP_OK(wse_fault_inject(dev, 99, 0) == -EINVAL &&
+	       strstr(wse_last_error(dev), "unknown mode 99") != NULL,
+	       "fault injection mode 99 is -EINVAL: %s", wse_last_error(dev));
+	TAP_OK(wse_reset(dev, 7, 0) == -EINVAL && strstr(wse_last_error(dev), "unknown kind 7"),
+	       "reset kind 7 is -EINVAL: %s", wse_last_error(dev));
+}
+
 int main(void)
 {
 	uint64_t host_dva = 0, sram_dva = 0, dva;
@@ -308,6 +348,8 @@ int main(void)
 	test_fault(host_dva, sram_dva);
 	test_jobs(host_dva, sram_dva);
 	test_telemetry();
+	test_sample();
+	test_constants();
 
 	wse_bo_free(bo);	/* refused: still mapped */
 	TAP_OK(strstr(wse_last_error(dev), "still mapped") != NULL, "freeing a mapped buffer is refused");

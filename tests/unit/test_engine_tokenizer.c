@@ -12,32 +12,10 @@
 
 #include "engine/tokenizer.h"
 #include "tests/tap.h"
+#include "tests/util.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
 #define MAX_TESTS 64
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf) {
-			buf[n] = 0;
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 struct vector {
 	const char *text;
@@ -54,9 +32,9 @@ static int load_vectors(const char *dir, struct vector *v, char **inp_buf, char 
 	int n = 0;
 
 	snprintf(path, sizeof(path), "%s/ggml-vocab-llama-spm.gguf.inp", dir);
-	*inp_buf = slurp(path, &inp_len);
+	*inp_buf = test_read_file(path, &inp_len);
 	snprintf(path, sizeof(path), "%s/ggml-vocab-llama-spm.gguf.out", dir);
-	*out_buf = slurp(path, &out_len);
+	*out_buf = test_read_file(path, &out_len);
 	if (!*inp_buf || !*out_buf)
 		return -1;
 	p = *inp_buf;

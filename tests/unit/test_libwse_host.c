@@ -3,7 +3,9 @@
  * test_libwse_host: the parts of libwse that need no wse device: error
  * texts, status names, enumeration of empty and fake /dev trees, the errors
  * of wse_open() and wse_telemetry_open() without the module (or, where it is
- * loaded, the matching success), NULL handles. The permission check needs an
+ * loaded, the matching success), NULL handles, the one mapping of each
+ * constant family between libwse and the uapi, and wse_sample_devices() over
+ * fake /dev and sysfs trees. The permission check needs an
  * unprivileged user, so as root it drops to nobody in a child.
  */
 #include <errno.h>
@@ -16,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libwse/internal.h"
 #include "libwse/wse.h"
 #include "tests/tap.h"
+#include "uapi/wse_accel.h"
 
 static char root[64];
 
@@ -290,6 +294,126 @@ static void test_sysfs(void)
 	TAP_OK(wse_sysfs_read(sys, 3, NULL) == -EINVAL, "sysfs: stats NULL is -EINVAL");
 }
 
+static void test_sample(void)
+{
+	struct wse_device_sample s[4];
+	char dev[128], sys[128], accel[160];
+	int n;
+
+	snprintf(dev, sizeof(dev), "%s/sampled", root);
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	mkdir(dev, 0700);
+	TAP_OK(wse_sample_devices(dev, sys, s, 4) == 0, "sample: no devices, count 0");
+	TAP_OK(wse_sample_devices(dev, sys, NULL, 2) == -EINVAL,
+	       "sample: samples NULL with capacity 2 is -EINVAL");
+	/* wse3 is the accel3 of test_sysfs's tree; wse5 is a node sysfs does not know. */
+	snprintf(accel, sizeof(accel), "%s/accel", dev);
+	mkdir(accel, 0700);
+	touch("sampled/accel/accel3");
+	link_to("accel/accel3", "sampled/wse3");
+	link_to("/dev/null", "sampled/wse5");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/jobs_submitted", "77\n");
+	write_file("sys/devices/pci0000:00/0000:01:00.0/wse/inflight", "3\n");
+	TAP_OK(wse_sample_devices(dev, sys, NULL, 0) == 2, "sample: capacity 0 counts 2 devices");
+	memset(s, 0x5a, sizeof(s));
+	n = wse_sample_devices(dev, sys, s, 4);
+	TAP_OK(n == 2 && s[0].entry.index == 3 && s[0].entry.accel_minor == 3 &&
+	       s[1].entry.index == 5, "sample: wse3 (accel3) and wse5, in order (n %d)", n);
+	TAP_OK(n >= 1 && s[0].have_stats && s[0].stats.state == WSE_STATE_RESETTING &&
+	       s[0].stats.jobs_done == 12345678901ull && s[0].stats.grid_width == 64,
+	       "sample: wse3's counters come from the sysfs tree");
+	TAP_OK(n >= 1 && s[0].have_jobs_submitted && s[0].jobs_submitted == 77 &&
+	       s[0].have_inflight && s[0].inflight == 3 && !s[0].have_cycles && s[0].cycles == 0,
+	       "sample: jobs_submitted 77 and inflight 3 read, cycles (absent) not");
+	TAP_OK(n >= 2 && s[1].entry.accel_minor == -1 && !s[1].have_stats &&
+	       !s[1].have_jobs_submitted && !s[1].have_inflight && !s[1].have_cycles,
+	       "sample: a device without an accel node has its entry only, zeroed");
+	memset(s, 0x5a, sizeof(s));
+	TAP_OK(wse_sample_devices(dev, sys, s, 1) == 2 && s[0].entry.index == 3 &&
+	       (unsigned char)((char *)&s[1])[0] == 0x5a,
+	       "sample: capacity 1 returns the full count and writes one sample only");
+}
+
+/* Every kernel value of each family, by name, and what unknown ones become. */
+static void test_uapi_map(void)
+{
+	static const uint32_t status_pairs[][2] = {
+		{ DRM_WSE_STATUS_OK, WSE_JOB_OK },
+		{ DRM_WSE_STATUS_ERR_OPCODE, WSE_JOB_ERR_OPCODE },
+		{ DRM_WSE_STATUS_ERR_STREAM, WSE_JOB_ERR_STREAM },
+		{ DRM_WSE_STATUS_ERR_CONTEXT, WSE_JOB_ERR_CONTEXT },
+		{ DRM_WSE_STATUS_ERR_FAULT, WSE_JOB_ERR_FAULT },
+		{ DRM_WSE_STATUS_ERR_SHAPE, WSE_JOB_ERR_SHAPE },
+		{ DRM_WSE_STATUS_ERR_DMA, WSE_JOB_ERR_DMA },
+		{ DRM_WSE_STATUS_ERR_SRAM, WSE_JOB_ERR_SRAM },
+		{ DRM_WSE_STATUS_ERR_ABORTED, WSE_JOB_ERR_ABORTED },
+		{ DRM_WSE_STATUS_ERR_REGION, WSE_JOB_ERR_REGION },
+		{ DRM_WSE_STATUS_TIMEOUT, WSE_JOB_TIMEOUT },
+		{ DRM_WSE_STATUS_CORRUPT, WSE_JOB_CORRUPT },
+		{ DRM_WSE_STATUS_DEVICE_LOST, WSE_JOB_DEVICE_LOST },
+	};
+	static const uint32_t unknown_statuses[] = { 10, 63, 67, 1000, ~0u };
+	static const uint32_t inject_pairs[][2] = {
+		{ WSE_INJECT_NONE, DRM_WSE_FAULT_NONE },
+		{ WSE_INJECT_HANG_QUEUE, DRM_WSE_FAULT_HANG_QUEUE },
+		{ WSE_INJECT_FAIL_DMA, DRM_WSE_FAULT_FAIL_DMA },
+		{ WSE_INJECT_CORRUPT_CQE, DRM_WSE_FAULT_CORRUPT_CQE },
+		{ WSE_INJECT_SRAM_ERROR, DRM_WSE_FAULT_SRAM_ERROR },
+	};
+	uint32_t all_caps = DRM_WSE_CAP_F16 | DRM_WSE_CAP_BF16 | DRM_WSE_CAP_Q8_0 |
+			    DRM_WSE_CAP_FUSED_LAYER | DRM_WSE_CAP_FAULT_INJECT | DRM_WSE_CAP_LARGE_MAPS;
+	uint32_t out = 0xdead, bad = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(status_pairs) / sizeof(status_pairs[0]); i++)
+		bad += wse__status_from_uapi(status_pairs[i][0]) != status_pairs[i][1];
+	TAP_OK(bad == 0, "each of the 13 DRM_WSE_STATUS_* becomes its WSE_JOB_* (%u wrong)", bad);
+	for (bad = 0, i = 0; i < sizeof(unknown_statuses) / sizeof(unknown_statuses[0]); i++)
+		bad += wse__status_from_uapi(unknown_statuses[i]) != WSE_JOB_ERR_UNKNOWN;
+	TAP_OK(bad == 0 && strcmp(wse_status_str(WSE_JOB_ERR_UNKNOWN), "unknown status") == 0,
+	       "statuses the library does not know become WSE_JOB_ERR_UNKNOWN, 'unknown status'");
+	TAP_OK(wse__job_state_from_uapi(DRM_WSE_JOB_PENDING) == WSE_JOB_STATE_PENDING &&
+	       wse__job_state_from_uapi(DRM_WSE_JOB_DONE) == WSE_JOB_STATE_DONE &&
+	       wse__job_state_from_uapi(7) == WSE_JOB_STATE_PENDING,
+	       "job states: pending, done; an unknown one is not reported done");
+	TAP_OK(wse__features_from_uapi(all_caps) ==
+	       (WSE_FEATURE_F16 | WSE_FEATURE_BF16 | WSE_FEATURE_Q8_0 | WSE_FEATURE_FUSED_LAYER |
+		WSE_FEATURE_FAULT_INJECT | WSE_FEATURE_LARGE_MAPS),
+	       "every DRM_WSE_CAP_* becomes its WSE_FEATURE_*");
+	TAP_OK(wse__features_from_uapi(DRM_WSE_CAP_BF16 | 0x20u | 0x80000000u) == WSE_FEATURE_BF16,
+	       "cap bits the library does not know are left out");
+	TAP_OK(wse__map_flags_to_uapi(WSE_ACCESS_READ) == DRM_WSE_MAP_READ &&
+	       wse__map_flags_to_uapi(WSE_ACCESS_WRITE | WSE_MAP_FIXED) ==
+	       (DRM_WSE_MAP_WRITE | DRM_WSE_MAP_FIXED) &&
+	       !(wse__map_flags_to_uapi(~0u) & DRM_WSE_MAP_SRAM),
+	       "map flags: READ, WRITE, FIXED to the uapi's; never the driver's SRAM bit");
+	for (bad = 0, i = 0; i < sizeof(inject_pairs) / sizeof(inject_pairs[0]); i++)
+		bad += wse__inject_to_uapi(inject_pairs[i][0], &out) || out != inject_pairs[i][1];
+	TAP_OK(bad == 0, "each WSE_INJECT_* becomes its DRM_WSE_FAULT_* (%u wrong)", bad);
+	out = 0xdead;
+	TAP_OK(wse__inject_to_uapi(5, &out) == -EINVAL && out == 0xdead,
+	       "an unknown injection mode is -EINVAL, nothing written");
+	TAP_OK(wse__reset_to_uapi(WSE_RESET_QUEUE, &out) == 0 && out == DRM_WSE_RESET_QUEUE &&
+	       wse__reset_to_uapi(WSE_RESET_DEVICE, &out) == 0 && out == DRM_WSE_RESET_DEVICE &&
+	       wse__reset_to_uapi(2, &out) == -EINVAL, "reset kinds: queue, device; 2 is -EINVAL");
+	TAP_OK(wse__state_from_genl(WSE_GENL_STATE_READY) == WSE_STATE_READY &&
+	       wse__state_from_genl(WSE_GENL_STATE_RESETTING) == WSE_STATE_RESETTING &&
+	       wse__state_from_genl(WSE_GENL_STATE_FATAL) == WSE_STATE_FATAL &&
+	       wse__state_from_genl(WSE_GENL_STATE_GONE) == WSE_STATE_GONE &&
+	       wse__state_from_genl(9) == WSE_STATE_UNKNOWN &&
+	       strcmp(wse_state_str(WSE_STATE_UNKNOWN), "unknown") == 0,
+	       "telemetry states, and an unknown one becomes WSE_STATE_UNKNOWN");
+	TAP_OK(wse__event_from_genl(WSE_GENL_EVENT_JOB_TIMEOUT) == WSE_EV_JOB_TIMEOUT &&
+	       wse__event_from_genl(WSE_GENL_EVENT_QUEUE_RESET) == WSE_EV_QUEUE_RESET &&
+	       wse__event_from_genl(WSE_GENL_EVENT_DEVICE_RESET) == WSE_EV_DEVICE_RESET &&
+	       wse__event_from_genl(WSE_GENL_EVENT_FAULT) == WSE_EV_FAULT &&
+	       wse__event_from_genl(WSE_GENL_EVENT_SRAM_ERROR) == WSE_EV_SRAM_ERROR &&
+	       wse__event_from_genl(WSE_GENL_EVENT_DMA_ERROR) == WSE_EV_DMA_ERROR &&
+	       wse__event_from_genl(99) == WSE_EV_UNKNOWN &&
+	       strcmp(wse_event_str(WSE_EV_UNKNOWN), "unknown") == 0,
+	       "telemetry events, and an unknown one becomes WSE_EV_UNKNOWN");
+}
+
 static void test_telemetry_open(void)
 {
 	wse_telemetry *const untouched = (wse_telemetry *)0x1, *t = untouched;
@@ -324,6 +448,8 @@ int main(void)
 	test_open_errors();
 	test_null_handles();
 	test_sysfs();
+	test_sample();
+	test_uapi_map();
 	test_telemetry_open();
 	cleanup();
 	return tap_done();

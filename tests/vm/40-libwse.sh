@@ -11,23 +11,15 @@ build=${BUILD:-$top/build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 . "$top/tests/vm/tap.sh"
 
-for f in bin/wse-smi bin/wse-bench tests/libwse/test_api tests/libwse/fault_job lib/libwse.so.0; do
-	if [ ! -e "$build/$f" ]; then
-		check 1 "$build/$f is built (run make first)"
-		finish
-	fi
-done
-if [ ! -f "$top/driver/wse.ko" ]; then
-	check 1 "driver/wse.ko is built (make module)"
-	finish
-fi
+require_built bin/wse-smi bin/wse-bench tests/libwse/test_api tests/libwse/fault_job \
+	lib/libwse.so.0
 
 work=$(mktemp -d /tmp/wse-libwse-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/extra"
 # The guest part: each step's output between markers, its status after it.
-cat > "$work/extra/libwse-guest.sh" <<'GUEST'
-step() { echo "@@BEGIN $1"; shift; "$@"; echo "@@END rc=$?"; }
+guest_script libwse-guest.sh
+cat >> "$work/extra/libwse-guest.sh" <<'GUEST'
 WSE_EXPECT_DEVICES=2 step api /wse/tests/libwse/test_api
 step smi wse-smi
 step smi-q wse-smi -q -d 1
@@ -61,16 +53,7 @@ sed 's/^/@@BJ /' /tmp/bench.json
 sed 's/^/@@BERR /' /tmp/bench.err
 GUEST
 
-"$vm" --devices 2 --timeout 600 --extra "$work/extra" -- sh /wse/libwse-guest.sh \
-	> "$work/console.log" 2>&1
-vm_rc=$?
-tr -d '\r' < "$work/console.log" > "$work/out.log"
-check $vm_rc "the VM ran the libwse steps (wse-vm status $vm_rc)"
-[ $vm_rc = 0 ] || sed 's/^/# /' "$work/out.log" | tail -n 40
-
-# section NAME: the lines of one step; status NAME: its exit status.
-section() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed '1d;$d'; }
-status() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed -n 's/^@@END rc=//p'; }
+run_guest libwse-guest.sh 600 libwse
 
 # The API test's own TAP lines, counted here under this script's numbering.
 while IFS= read -r line; do

@@ -12,16 +12,7 @@ build=${BUILD:-$top/build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 . "$top/tests/vm/tap.sh"
 
-for f in bin/wse-smi bin/wse-exporter tests/libwse/hold_device lib/libwse.so.0; do
-	if [ ! -e "$build/$f" ]; then
-		check 1 "$build/$f is built (run make first)"
-		finish
-	fi
-done
-if [ ! -f "$top/driver/wse.ko" ]; then
-	check 1 "driver/wse.ko is built (make module)"
-	finish
-fi
+require_built bin/wse-smi bin/wse-exporter tests/libwse/hold_device lib/libwse.so.0
 promtool=${WSE_CACHE:-/var/cache/wse}/tools/bin/promtool
 if [ ! -x "$promtool" ]; then
 	check 1 "promtool is unpacked at $promtool (tools/setup)"
@@ -32,8 +23,8 @@ work=$(mktemp -d /tmp/wse-ops-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/extra"
 # The guest part: each step's output between markers, its status after it.
-cat > "$work/extra/ops-guest.sh" <<'GUEST'
-step() { echo "@@BEGIN $1"; shift; "$@"; echo "@@END rc=$?"; }
+guest_script ops-guest.sh
+cat >> "$work/extra/ops-guest.sh" <<'GUEST'
 # wait_for FILE PATTERN: up to 30 s for a line in FILE
 wait_for() {
 	i=0
@@ -119,16 +110,7 @@ wait $sleeper
 step ps-empty wse-smi ps
 GUEST
 
-"$vm" --devices 2 --timeout 300 --extra "$work/extra" -- sh /wse/ops-guest.sh \
-	> "$work/console.log" 2>&1
-vm_rc=$?
-tr -d '\r' < "$work/console.log" > "$work/out.log"
-check $vm_rc "the VM ran the operations steps (wse-vm status $vm_rc)"
-[ $vm_rc = 0 ] || sed 's/^/# /' "$work/out.log" | tail -n 40
-
-# section NAME: the lines of one step; status NAME: its exit status.
-section() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed '1d;$d'; }
-status() { sed -n "/^@@BEGIN $1\$/,/^@@END rc=/p" "$work/out.log" | sed -n 's/^@@END rc=//p'; }
+run_guest ops-guest.sh 300 operations
 # fdinfo NAME KEY: the number of one key in an fdinfo step
 fdinfo() { section "$1" | sed -n "s/^$2:[[:space:]]*\([0-9]*\).*/\1/p"; }
 
