@@ -45,6 +45,7 @@
 #include "wse/hw_device.h"
 #include "wse/hw_ops.h"
 #include "wafer/wafer.h"
+#include "trace.h"
 
 /* Op records are handed to the wafer model in place, in host byte order. */
 #if HOST_BIG_ENDIAN
@@ -231,8 +232,10 @@ static void wse_post_event(WseState *s, uint32_t type, uint32_t context,
 	next = (s->evq_tail + 1) & (s->evq_size - 1);
 	if (next == s->evq_head) {
 		s->evq_dropped++;
+		trace_wse_event_dropped(type, s->evq_dropped);
 		return;
 	}
+	trace_wse_event(type, context, queue, status);
 	ev.type = cpu_to_le32(type);
 	ev.context = cpu_to_le32(context);
 	ev.queue = cpu_to_le32(queue);
@@ -332,7 +335,9 @@ static void wse_complete(WseState *s, uint32_t qi, const WseCmd *c,
 
 	s->cmds_done++;
 	s->cycles += c->cycles;
+	trace_wse_cmd_complete(qi, c->seq, c->status, c->op_index, c->cycles);
 	if (c->status != WSE_HW_STATUS_OK) {
+		trace_wse_cmd_fault(qi, c->seq, c->status, c->context, c->fault_addr);
 		wse_log_error(s, c->status, c->context, c->fault_addr);
 		event = wse_event_for_status(c->status);
 		if (event)
@@ -781,6 +786,8 @@ static void wse_run_one(WseState *s, uint32_t qi)
 		memset(&sqe, 0, sizeof(sqe));
 	c.seq = le64_to_cpu(sqe.seq);
 	c.context = le32_to_cpu(sqe.context);
+	trace_wse_cmd_fetch(qi, c.seq, le16_to_cpu(sqe.opcode), c.context,
+			    le32_to_cpu(sqe.stream_len));
 	c.ctx_base = s->ctx_base;
 	c.ctx_count = s->ctx_count;
 	c.fault_dma = q->fault_dma;
@@ -878,6 +885,7 @@ static void wse_arm_fault(WseState *s, uint32_t mode, uint32_t qi)
 {
 	WseQueue *q = &s->queues[qi];
 
+	trace_wse_fault_inject(mode, qi);
 	switch (mode) {
 	case WSE_HW_FAULT_NONE:
 		q->fault_dma = q->fault_cqe = q->fault_sram = false;
@@ -946,6 +954,7 @@ static void wse_do_reset_device(WseState *s)
 	s->reset_pending = false;
 	s->reset_done_event = false;
 	s->status = WSE_HW_DEV_READY;
+	trace_wse_reset_device_done();
 	if (!s->startup_faults_armed) {
 		s->startup_faults_armed = true;
 		wse_arm_startup_faults(s);
@@ -968,6 +977,7 @@ static void wse_do_reset_device(WseState *s)
  */
 static void wse_request_reset_device(WseState *s, bool event)
 {
+	trace_wse_reset_device_request(event, s->exec_queue != WSE_NO_QUEUE);
 	s->reset_pending = true;
 	s->reset_done_event |= event;
 	s->status &= ~WSE_HW_DEV_READY;
@@ -988,6 +998,7 @@ static void wse_reset_queue(WseState *s, uint32_t qi)
 	WseQueue *q = &s->queues[qi];
 	bool running = s->exec_queue == (int)qi;
 
+	trace_wse_reset_queue(qi, running);
 	wse_queue_clear(q, true);
 	msix_clr_pending(PCI_DEVICE(s), qi);
 	if (running) {
@@ -1100,6 +1111,7 @@ static void wse_queue_write(WseState *s, uint32_t qi, hwaddr reg, uint32_t val)
 	case WSE_QREG_ENABLE:
 		if (!(val & 1)) {
 			q->enabled = false;
+			trace_wse_queue_enable(qi, q->size, false);
 			return;
 		}
 		if (!is_pow2_in(q->size, WSE_QUEUE_MIN_ENTRIES, WSE_QUEUE_MAX_ENTRIES) ||
@@ -1116,6 +1128,7 @@ static void wse_queue_write(WseState *s, uint32_t qi, hwaddr reg, uint32_t val)
 			q->phase = true;
 		}
 		q->enabled = true;
+		trace_wse_queue_enable(qi, q->size, true);
 		wse_kick(s);
 		return;
 	case WSE_QREG_SQ_TAIL:
@@ -1126,8 +1139,10 @@ static void wse_queue_write(WseState *s, uint32_t qi, hwaddr reg, uint32_t val)
 			return;
 		}
 		if (reg == WSE_QREG_SQ_TAIL) {
+			trace_wse_doorbell_sq(qi, val);
 			q->sq_tail = val;
 		} else {
+			trace_wse_doorbell_cq(qi, val);
 			q->cq_head = val;
 			q->overflow_reported = false;
 		}

@@ -853,6 +853,32 @@ static void test_nop(void)
 	shutdown_t(t);
 }
 
+/* The device's trace events (qemu-dev/trace-events) reach QEMU's log. */
+static void test_trace_events(void)
+{
+	g_autofree char *log_path = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *extra = NULL;
+	int fd = g_file_open_tmp("wse-trace-XXXXXX", &log_path, NULL);
+	T *t;
+
+	g_assert_cmpint(fd, >=, 0);
+	close(fd);
+	extra = g_strdup_printf("-trace enable=wse_* -D %s", log_path);
+	t = boot_with(extra, "-device wse,addr=04.0");
+	submit_cmd(t, 0, WSE_CMD_NOP, 7, 0, 0);
+	wait_cqe(t, 0);
+	qwr(t, 0, WSE_QREG_RESET, 1);
+	shutdown_t(t);
+	g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	unlink(log_path);
+	g_assert_nonnull(strstr(log, "wse_queue_enable queue 0 size"));
+	g_assert_nonnull(strstr(log, "wse_doorbell_sq queue 0 sq_tail 1"));
+	g_assert_nonnull(strstr(log, "wse_cmd_fetch queue 0 seq 4097 opcode 0 context 7"));
+	g_assert_nonnull(strstr(log, "wse_cmd_complete queue 0 seq 4097 status 0"));
+	g_assert_nonnull(strstr(log, "wse_reset_queue queue 0 running 0"));
+}
+
 static void test_phase_wrap(void)
 {
 	T *t = boot(NULL);
@@ -1371,7 +1397,7 @@ static void test_layer(void)
 	uint64_t scratch = wse_hw_layer_scratch_bytes(dim, hidden, n_heads, hd, n_tokens);
 	Stream st = { 0 };
 	struct wse_hw_op_layer *op = st_add(&st, WSE_OP_LAYER, sizeof(*op));
-	struct { uint64_t *field; float *data; int n; } up[] = {
+	struct { __le64 *field; float *data; int n; } up[] = {
 		{ &op->x, x, n_tokens * dim }, { &op->attn_norm, an, dim },
 		{ &op->wq, wq, qd * dim }, { &op->wk, wk, kvd * dim }, { &op->wv, wv, kvd * dim },
 		{ &op->wo, wo, dim * qd }, { &op->ffn_norm, fn, dim },
@@ -2473,6 +2499,7 @@ int main(int argc, char **argv)
 		{ "reset-clears-sram", test_reset_clears_sram },
 		{ "sram-scrub", test_sram_scrub },
 		{ "nop", test_nop },
+		{ "trace-events", test_trace_events },
 		{ "phase-wrap", test_phase_wrap },
 		{ "msix-delivery", test_msix_delivery },
 		{ "multi-queue", test_multi_queue },

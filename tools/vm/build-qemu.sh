@@ -11,7 +11,7 @@ top=$(cd "$here/../.." && pwd)
 
 QEMU_VERSION=10.0.2
 inputs=("$here/build-qemu.sh" "$top/tests/qtest/wse-test.c")
-mapfile -t -O ${#inputs[@]} inputs < <(find "$top/qemu-dev" "$top/include/wse" -type f \( -name '*.c' -o -name '*.h' \) | sort)
+mapfile -t -O ${#inputs[@]} inputs < <(find "$top/qemu-dev" "$top/include/wse" "$top/engine/kernels" -type f ! -name build.mk | sort)
 key=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
 out=$WSE_CACHE/qemu/$key
 if [ -x "$out/qemu-system-x86_64" ] && [ -x "$out/wse-test" ]; then
@@ -21,7 +21,7 @@ fi
 
 wse_apt_install -t bookworm-backports meson python3-pycotap
 wse_apt_install ninja-build gcc pkgconf libglib2.0-dev libpixman-1-dev zlib1g-dev \
-	flex bison python3-venv seabios qemu-system-data xz-utils
+	flex bison python3-venv seabios qemu-system-data xz-utils patch
 
 work=$WSE_CACHE/qemu-work
 mkdir -p "$work"
@@ -44,20 +44,9 @@ prepare_source() {
 	fi
 	rm -rf "$src" "$build"
 	tar -C "$work" -xf "$dl"/qemu_"$QEMU_VERSION"*.orig.tar.xz
-	# Debian strips the edk2 blobs that meson would unpack whenever bzip2 exists.
-	sed -i "s/unpack_edk2_blobs = bzip2.found()/unpack_edk2_blobs = bzip2.found() and fs.exists('pc-bios\/edk2-x86_64-code.fd.bz2')/" \
-		"$src/meson.build"
-	printf '\nconfig WSE\n    bool\n    depends on PCI && MSI_NONBROKEN\n' >> "$src/hw/misc/Kconfig"
-	printf "\nsubdir('wse')\n" >> "$src/hw/misc/meson.build"
-	sed -i "/^qtests_x86_64 = qtests_i386/a qtests_x86_64 += config_all_devices.has_key('CONFIG_WSE') ? ['wse-test'] : []" \
-		"$src/tests/qtest/meson.build"
-	cat > "$src/configs/devices/x86_64-softmmu/wse.mak" <<-MAK
-	# q35 with PCIe root ports (hot-unplug) and a serial console: all the wse VM needs.
-	CONFIG_Q35=y
-	CONFIG_PCIE_PORT=y
-	CONFIG_SERIAL_ISA=y
-	CONFIG_WSE=y
-	MAK
+	# Hooks hw/misc/wse into QEMU's meson, Kconfig, trace events and qtests,
+	# and keeps meson from unpacking the edk2 blobs that Debian strips.
+	patch -s -p1 -d "$src" < "$top/qemu-dev/qemu-hooks.patch"
 	mkdir -p "$src/hw/misc/wse"
 }
 
@@ -74,22 +63,29 @@ inject() {
 	for f in "$top"/include/wse/*.h; do
 		sync_file "$f" "$src/include/wse/$(basename "$f")"
 	done
-	local sources=()
+	# The wafer model's kernel library: its headers where "engine/kernels/..."
+	# resolves (include/), its sources beside the device (qemu-dev/meson.build).
+	for f in "$top"/engine/kernels/*.[ch]; do
+		case $f in
+		*.h) sync_file "$f" "$src/include/engine/kernels/$(basename "$f")" ;;
+		*) sync_file "$f" "$dst/kernels/$(basename "$f")" ;;
+		esac
+	done
+	# The device with its checked-in glue (meson.build, Kconfig, trace-events).
 	while read -r f; do
 		rel=${f#"$top/qemu-dev/"}
 		sync_file "$f" "$dst/$rel"
-		case $rel in *.c) sources+=("'$rel'") ;; esac
-	done < <(find "$top/qemu-dev" -type f \( -name '*.c' -o -name '*.h' \) | sort)
-	local list
-	list=$(IFS=,; echo "${sources[*]}")
-	printf "system_ss.add(when: 'CONFIG_WSE', if_true: [files(%s), libm])\n" "$list" \
-		> "$dst/meson.build.new"
-	sync_file "$dst/meson.build.new" "$dst/meson.build"
-	rm -f "$dst/meson.build.new"
+	done < <(find "$top/qemu-dev" -type f ! -name build.mk ! -name qemu-hooks.patch ! -name wse.mak | sort)
+	sync_file "$top/qemu-dev/wse.mak" "$src/configs/devices/x86_64-softmmu/wse.mak"
 	sync_file "$top/tests/qtest/wse-test.c" "$src/tests/qtest/wse-test.c"
 }
 
-[ -f "$src/.wse-prepared" ] || { prepare_source; touch "$src/.wse-prepared"; }
+# A changed hooks patch needs a pristine tree to apply to.
+prepared=$(sha256sum < "$top/qemu-dev/qemu-hooks.patch" | cut -c1-16)
+[ "$(cat "$src/.wse-prepared" 2>/dev/null)" = "$prepared" ] || {
+	prepare_source
+	echo "$prepared" > "$src/.wse-prepared"
+}
 inject
 # x86_64 needs no libfdt, and a build must never reach for the network (meson
 # would otherwise clone dtc and other subprojects that the tarball lacks).
