@@ -10,6 +10,7 @@
 #include <linux/kernel.h>
 
 #include "wse_drv.h"
+#include "wse/hw_ops.h"
 
 /*
  * Each ioctl's number carries the size of its struct, and 32-bit callers
@@ -24,7 +25,7 @@ static_assert(sizeof(struct drm_wse_ctx_info) == 48, "uapi size");
 static_assert(sizeof(struct drm_wse_fault_inject) == 16, "uapi size");
 static_assert(sizeof(struct drm_wse_job_status) == 56, "uapi size");
 static_assert(sizeof(struct drm_wse_map) == 40, "uapi size");
-static_assert(sizeof(struct drm_wse_query_info) == 88, "uapi size");
+static_assert(sizeof(struct drm_wse_query_info) == 96, "uapi size");
 static_assert(sizeof(struct drm_wse_reset) == 16, "uapi size");
 static_assert(sizeof(struct drm_wse_sram_alloc) == 24, "uapi size");
 static_assert(sizeof(struct drm_wse_sram_free) == 8, "uapi size");
@@ -73,6 +74,32 @@ static const struct {
 	{ WSE_HW_CAP_FAULT_INJECT, DRM_WSE_CAP_FAULT_INJECT },
 	{ WSE_HW_CAP_MAP_TREE, DRM_WSE_CAP_LARGE_MAPS },
 };
+
+/*
+ * Weight dtypes are the one family passed through by number: bit n of
+ * drm_wse_query_info.dtypes is enum wse_hw_dtype n by definition (the
+ * mapping is the identity), so a dtype added to the contract reaches
+ * userspace without a new ABI constant. The asserts hold the numbers that
+ * uapi/wse_accel.h spells out and the room of the field.
+ */
+static_assert(WSE_HW_DTYPE_F32 == 0 && WSE_HW_DTYPE_F16 == 1 && WSE_HW_DTYPE_BF16 == 2 &&
+	      WSE_HW_DTYPE_Q8_0 == 3, "the dtype numbers uapi/wse_accel.h lists");
+static_assert(BITS_PER_TYPE(((struct drm_wse_query_info *)0)->dtypes) >= WSE_HW_DTYPE_COUNT,
+	      "a bit of drm_wse_query_info.dtypes per device dtype");
+
+/*
+ * A device before 1.1 has no WSE_REG_DTYPES: fp32 and the dtypes its caps
+ * name, the only ones it can know.
+ */
+u32 wse_dtypes_to_uapi(u32 hw_version, u32 hw_dtypes, u32 hw_caps)
+{
+	if ((hw_version & 0xffff) >= 1)
+		return hw_dtypes & GENMASK(WSE_HW_DTYPE_COUNT - 1, 0);
+	return BIT(WSE_HW_DTYPE_F32) |
+	       (hw_caps & WSE_HW_CAP_F16 ? BIT(WSE_HW_DTYPE_F16) : 0) |
+	       (hw_caps & WSE_HW_CAP_BF16 ? BIT(WSE_HW_DTYPE_BF16) : 0) |
+	       (hw_caps & WSE_HW_CAP_Q8_0 ? BIT(WSE_HW_DTYPE_Q8_0) : 0);
+}
 
 /* WSE_HW_CAP_* -> DRM_WSE_CAP_*; device bits without an ABI name are dropped. */
 u32 wse_caps_to_uapi(u32 hw_caps)

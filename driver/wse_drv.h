@@ -92,6 +92,7 @@ struct wse_device {
 
 	u32 hw_version;
 	u32 caps;
+	u32 dtypes;			/* WSE_REG_DTYPES, read at probe */
 	u32 num_queues;
 	u32 max_contexts;
 	u64 sram_size;
@@ -252,6 +253,7 @@ void wse_events_process(struct wse_device *wdev);
 /* wse_abi.c: device numbers <-> ioctl ABI numbers */
 u32 wse_status_to_uapi(u32 hw_status);
 u32 wse_caps_to_uapi(u32 hw_caps);
+u32 wse_dtypes_to_uapi(u32 hw_version, u32 hw_dtypes, u32 hw_caps);
 int wse_fault_mode_to_hw(u32 mode, u32 *hw_mode);
 u32 wse_map_flags_to_hw(u32 flags);
 u32 wse_event_to_genl(u32 hw_type);

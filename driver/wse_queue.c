@@ -107,6 +107,7 @@ int wse_hw_init(struct wse_device *wdev)
 		return -ENODEV;
 	}
 	wdev->caps = wse_rd(wdev, WSE_REG_CAPS);
+	wdev->dtypes = wse_rd(wdev, WSE_REG_DTYPES);
 	nq = wse_rd(wdev, WSE_REG_NUM_QUEUES);
 	if (nq == 0 || nq > WSE_MAX_QUEUES) {
 		drm_err(&wdev->drm, "bad queue count %u\n", nq);

@@ -23,7 +23,11 @@ struct eng_err {
 __attribute__((format(printf, 2, 3)))
 int eng_fail(struct eng_err *err, const char *fmt, ...);
 
-/* Same numbering as enum wse_hw_dtype so the wse backend can pass it through. */
+/*
+ * The device contract's numbering (enum wse_hw_dtype, asserted in dtype.c),
+ * so the wse backend passes dtypes through and dtype.c reads the contract's
+ * table; the kernel library numbers them the same way.
+ */
 enum eng_dtype {
 	ENG_F32 = 0,
 	ENG_F16 = 1,
@@ -32,8 +36,7 @@ enum eng_dtype {
 	ENG_DTYPE_COUNT
 };
 
-#define ENG_Q8_0_BLOCK		32
-#define ENG_Q8_0_BLOCK_BYTES	34
+#define ENG_Q8_0_BLOCK		KERN_Q8_0_BLOCK
 
 /* dtype.c: below the GGUF reader, the loader and the backends, which all size rows here. */
 const char *eng_dtype_name(enum eng_dtype type);

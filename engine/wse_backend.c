@@ -14,7 +14,9 @@
  * PE rows, sized by the SRAM it holds, so the modelled cycles are those of
  * a spatially placed model rather than of a whole wafer per op. Which layers
  * go where, every tensor's SRAM offset and the PE bands all come from the
- * one SRAM plan (sram_plan.c), made from each device's own SRAM and caps.
+ * one SRAM plan (sram_plan.c), made from each device's own SRAM and
+ * dtypes: wse_info.dtypes numbers dtypes as enum eng_dtype does (both are the
+ * device's), so a device's set is the plan's as it stands.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,9 @@
 #include "engine/sram_plan.h"
 #include "engine/wse_backend.h"
 #include "libwse/wse.h"
+
+_Static_assert(ENG_F32 == (int)WSE_DT_F32 && ENG_F16 == (int)WSE_DT_F16 && ENG_BF16 == (int)WSE_DT_BF16 &&
+	       ENG_Q8_0 == (int)WSE_DT_Q8_0, "wse_info.dtypes has a bit per enum eng_dtype");
 
 #define WSE_MAX_DEVICES		ENG_PLAN_MAX_DEVICES
 /* Weights go through a host staging buffer of at most this size, at least the smaller. */
@@ -65,14 +70,6 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 static double mib(uint64_t b)
 {
 	return (double)b / (1024.0 * 1024.0);
-}
-
-/* The weight dtypes a device computes in as stored, from its own caps. */
-static uint32_t device_dtypes(uint32_t caps)
-{
-	return 1u << ENG_F32 | (caps & WSE_FEATURE_F16 ? 1u << ENG_F16 : 0) |
-	       (caps & WSE_FEATURE_BF16 ? 1u << ENG_BF16 : 0) |
-	       (caps & WSE_FEATURE_Q8_0 ? 1u << ENG_Q8_0 : 0);
 }
 
 /* ---- loading the weights -------------------------------------------------------------- */
@@ -497,7 +494,7 @@ static int plan_layout(struct eng_backend *be, struct wse_state *s, struct eng_e
 		const struct wse_dev *D = &s->dev[d];
 
 		in[d] = (struct eng_plan_device){
-			.name = D->path, .sram_free = D->avail, .dtypes = device_dtypes(D->info.caps),
+			.name = D->path, .sram_free = D->avail, .dtypes = D->info.dtypes,
 			.grid_width = D->info.grid_width, .grid_height = D->info.grid_height,
 		};
 	}

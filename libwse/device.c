@@ -297,6 +297,7 @@ static int query_info(wse_device *dev, struct wse_info *info)
 	info->dva_end = q.dva_end;
 	info->serial = q.serial;
 	info->max_bo_handles = q.max_bo_handles;
+	info->dtypes = wse__dtypes_from_uapi(q.abi_version, q.dtypes, q.caps);
 	return 0;
 }
 

@@ -110,6 +110,8 @@ void wse__ctx_release(wse_ctx *ctx);
 uint32_t wse__status_from_uapi(uint32_t drm_status);	/* WSE_JOB_* status */
 uint32_t wse__job_state_from_uapi(uint32_t drm_state);	/* WSE_JOB_STATE_* */
 uint32_t wse__features_from_uapi(uint32_t drm_caps);	/* unknown bits dropped */
+/* 1u << WSE_DT_*; from an ABI 1 driver, fp32 and the dtypes of its caps */
+uint32_t wse__dtypes_from_uapi(uint32_t abi_version, uint32_t drm_dtypes, uint32_t drm_caps);
 uint32_t wse__map_flags_to_uapi(uint32_t flags);	/* known WSE_ACCESS_*, WSE_MAP_FIXED */
 int wse__inject_to_uapi(uint32_t mode, uint32_t *drm_mode);
 int wse__reset_to_uapi(uint32_t kind, uint32_t *drm_kind);

@@ -15,9 +15,6 @@
 #include "wse/hw_ops.h"
 #include "wse/op_rules.h"
 
-_Static_assert((int)WSE_DT_F32 == WSE_HW_DTYPE_F32 && (int)WSE_DT_F16 == WSE_HW_DTYPE_F16 &&
-	       (int)WSE_DT_BF16 == WSE_HW_DTYPE_BF16 && (int)WSE_DT_Q8_0 == WSE_HW_DTYPE_Q8_0 &&
-	       WSE_HW_DTYPE_COUNT == 4, "enum wse_dtype numbers the device's dtypes");
 _Static_assert(WSE_STREAM_MAX_DEFAULT == WSE_MAX_STREAM, "stream limit matches wse/hw_device.h");
 /* Records are built in host order and the device reads little-endian. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "libwse runs on little-endian hosts");

@@ -10,6 +10,7 @@
 
 #include "libwse/internal.h"
 #include "uapi/wse_accel.h"
+#include "wse/hw_ops.h"
 
 /* Queue numbers pass through unchanged; only the default has a name. */
 _Static_assert(WSE_QUEUE_DEFAULT == DRM_WSE_QUEUE_DEFAULT, "default queue matches the uapi");
@@ -129,6 +130,25 @@ uint32_t wse__job_state_from_uapi(uint32_t drm_state)
 uint32_t wse__features_from_uapi(uint32_t drm_caps)
 {
 	return bits(features, COUNT(features), drm_caps, 0);
+}
+
+/*
+ * Weight dtypes pass through by number, the one family that does: the
+ * uapi's bit n is the device contract's dtype n by definition, and so is
+ * enum wse_dtype, as these asserts hold.
+ */
+_Static_assert((int)WSE_DT_F32 == WSE_HW_DTYPE_F32 && (int)WSE_DT_F16 == WSE_HW_DTYPE_F16 &&
+	       (int)WSE_DT_BF16 == WSE_HW_DTYPE_BF16 && (int)WSE_DT_Q8_0 == WSE_HW_DTYPE_Q8_0,
+	       "enum wse_dtype numbers the device's dtypes");
+
+uint32_t wse__dtypes_from_uapi(uint32_t abi_version, uint32_t drm_dtypes, uint32_t drm_caps)
+{
+	if (abi_version >= 2)
+		return drm_dtypes;
+	/* ABI 1 had no dtypes field: what its caps name is all it can say. */
+	return 1u << WSE_DT_F32 | (drm_caps & DRM_WSE_CAP_F16 ? 1u << WSE_DT_F16 : 0) |
+	       (drm_caps & DRM_WSE_CAP_BF16 ? 1u << WSE_DT_BF16 : 0) |
+	       (drm_caps & DRM_WSE_CAP_Q8_0 ? 1u << WSE_DT_Q8_0 : 0);
 }
 
 uint32_t wse__map_flags_to_uapi(uint32_t flags)

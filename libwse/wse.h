@@ -136,6 +136,7 @@ int wse_device_fd(const wse_device *dev);
 /* 1 if the wse kernel module is loaded (/sys/module/wse exists), else 0. */
 int wse_module_loaded(void);
 
+/* F16, BF16, Q8_0 stay for existing callers; wse_info.dtypes says which dtypes run. */
 #define WSE_FEATURE_F16		(1u << 0)
 #define WSE_FEATURE_BF16		(1u << 1)
 #define WSE_FEATURE_Q8_0		(1u << 2)
@@ -163,6 +164,13 @@ struct wse_info {
 	uint64_t dva_start, dva_end;	/* device virtual address space */
 	uint32_t serial;
 	uint32_t max_bo_handles;	/* buffers one job may use */
+	/*
+	 * Weight dtypes every op that takes one accepts: bit n = dtype n
+	 * (enum wse_dtype, the device's own numbering), so a dtype newer than
+	 * this header still shows up by number. From a driver older than ABI 2,
+	 * fp32 and the dtypes of caps.
+	 */
+	uint32_t dtypes;
 };
 
 /* Reads the device's identity, limits and current SRAM use. */
@@ -278,7 +286,11 @@ int wse_unmap(wse_ctx *ctx, uint64_t dva);
  * adds the device's grid, caps and stream size to the checks.
  */
 
-/* Element types of weights; activations are always fp32. */
+/*
+ * Element types of weights; activations are always fp32. The numbers are
+ * the device contract's (enum wse_hw_dtype), checked at compile time: a
+ * dtype the device adds can be passed by number before it has a name here.
+ */
 enum wse_dtype {
 	WSE_DT_F32 = 0,
 	WSE_DT_F16 = 1,

@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-#define DRM_WSE_ABI_VERSION		1
+#define DRM_WSE_ABI_VERSION		2	/* 2: QUERY_INFO dtypes */
 
 #define DRM_WSE_QUERY_INFO		0x00
 #define DRM_WSE_CTX_CREATE		0x01
@@ -51,6 +51,7 @@ extern "C" {
 #define DRM_WSE_PAGE_SIZE		4096ull
 
 /* ---- QUERY_INFO: device identity and limits ------------------------------ */
+/* F16, BF16, Q8_0: kept for ABI 1 userspace; QUERY_INFO's dtypes says more. */
 #define DRM_WSE_CAP_F16			0x1
 #define DRM_WSE_CAP_BF16		0x2
 #define DRM_WSE_CAP_Q8_0		0x4
@@ -81,6 +82,15 @@ struct drm_wse_query_info {
 	__u64 dva_end;		/* out: end (exclusive) of the DVA space */
 	__u32 serial;		/* out: device serial number */
 	__u32 max_bo_handles;	/* out: BO handles one SUBMIT may list */
+	/*
+	 * out (ABI 2): the weight dtypes every op that takes one accepts. Bit
+	 * n is the device contract's enum wse_hw_dtype n (include/wse/hw_ops.h:
+	 * 0 F32, 1 F16, 2 BF16, 3 Q8_0, later ones appended), passed through by
+	 * number on purpose so that a new dtype needs no new ABI constant. A
+	 * driver of ABI 1 leaves it as the caller set it (0 from a zeroed struct).
+	 */
+	__u32 dtypes;
+	__u32 pad;		/* out: 0 */
 };
 
 /* ---- Contexts: one device address space each, per open file ------------- */

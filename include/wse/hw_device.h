@@ -47,7 +47,7 @@
 
 #define WSE_HW_MAGIC		0x33455357u	/* "WSE3" little-endian */
 #define WSE_HW_VERSION_MAJOR	1
-#define WSE_HW_VERSION_MINOR	0
+#define WSE_HW_VERSION_MINOR	1	/* 1.1: WSE_REG_DTYPES */
 #define WSE_HW_VERSION		((WSE_HW_VERSION_MAJOR << 16) | WSE_HW_VERSION_MINOR)
 
 #define WSE_MAX_QUEUES		16
@@ -70,6 +70,11 @@
 #define WSE_REG_CONTROL		0x02c	/* WO WSE_CONTROL_* */
 #define WSE_REG_MAX_CONTEXTS	0x030	/* RO contexts the device can hold */
 #define WSE_REG_SERIAL		0x034	/* RO per-device serial number */
+/*
+ * RO since 1.1: bit n set = enum wse_hw_dtype n is accepted by every op that
+ * takes a weight dtype. A new dtype needs no cap bit: it shows up here.
+ */
+#define WSE_REG_DTYPES		0x038
 
 /* Context table: host memory, WSE_REG_CTX_COUNT entries of wse_hw_ctx. */
 #define WSE_REG_CTX_BASE_LO	0x040
@@ -148,7 +153,7 @@
  */
 #define WSE_QREG_RESET		0x28
 
-/* WSE_REG_CAPS */
+/* WSE_REG_CAPS; F16, BF16 and Q8_0 are kept for 1.0 drivers, WSE_REG_DTYPES says more */
 #define WSE_HW_CAP_F16		0x01u
 #define WSE_HW_CAP_BF16		0x02u
 #define WSE_HW_CAP_Q8_0		0x04u

@@ -44,14 +44,31 @@ struct wse_dtype_info {
 	{ #name, elems, bytes, align, cap, "must be a multiple of " #elems " for " #name,	\
 	  "is " #name ", which this device does not support" }
 
+/*
+ * Names as GGUF and ggml spell them. cap: only the dtypes of device 1.0 have
+ * one; a new dtype has cap 0 and is advertised by WSE_REG_DTYPES alone.
+ */
 static const struct wse_dtype_info wse_dtypes[WSE_HW_DTYPE_COUNT] = {
-	[WSE_HW_DTYPE_F32] = WSE_RULE_DTYPE(f32, 1, 4, 4, 0),
-	[WSE_HW_DTYPE_F16] = WSE_RULE_DTYPE(f16, 1, 2, 2, WSE_HW_CAP_F16),
-	[WSE_HW_DTYPE_BF16] = WSE_RULE_DTYPE(bf16, 1, 2, 2, WSE_HW_CAP_BF16),
+	[WSE_HW_DTYPE_F32] = WSE_RULE_DTYPE(F32, 1, 4, 4, 0),
+	[WSE_HW_DTYPE_F16] = WSE_RULE_DTYPE(F16, 1, 2, 2, WSE_HW_CAP_F16),
+	[WSE_HW_DTYPE_BF16] = WSE_RULE_DTYPE(BF16, 1, 2, 2, WSE_HW_CAP_BF16),
 	/* The wafer reads q8_0 bytewise: blocks of 34 bytes have no alignment. */
-	[WSE_HW_DTYPE_Q8_0] = WSE_RULE_DTYPE(q8_0, WSE_Q8_0_BLOCK, WSE_Q8_0_BLOCK_BYTES, 1,
+	[WSE_HW_DTYPE_Q8_0] = WSE_RULE_DTYPE(Q8_0, WSE_Q8_0_BLOCK, WSE_Q8_0_BLOCK_BYTES, 1,
 					     WSE_HW_CAP_Q8_0),
 };
+
+static_assert(WSE_HW_DTYPE_COUNT <= 32, "WSE_REG_DTYPES holds a bit per dtype");
+
+/* WSE_REG_DTYPES of a device with caps: the dtypes every weight-taking op accepts. */
+static inline __u32 wse_dtypes_of_caps(__u32 caps)
+{
+	__u32 set = 0, n;
+
+	for (n = 0; n < WSE_HW_DTYPE_COUNT; n++)
+		if (!(wse_dtypes[n].cap & ~caps))
+			set |= 1u << n;
+	return set;
+}
 
 /*
  * Bytes of a rows x cols matrix of dtype; 0 if dtype is unknown, cols is not

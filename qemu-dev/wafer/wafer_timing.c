@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "wafer_internal.h"
+#include "wse/op_rules.h"
 
 /* Public WSE-3 / CS-3 figures. */
 #define CS3_PES			(762.0 * 1172.0)	/* SDK fabric */
@@ -59,10 +60,12 @@ static uint64_t cycles_of(const struct cost *c, const struct wafer_region *r)
 	return total < 1 ? 1 : (uint64_t)total;
 }
 
+/* Bytes per weight, from the rulebook's table; records reaching here passed its checks. */
 static double dtype_bytes(uint32_t dtype)
 {
-	return dtype == WSE_HW_DTYPE_F32 ? 4.0 :
-	       dtype == WSE_HW_DTYPE_Q8_0 ? (double)WSE_Q8_0_BLOCK_BYTES / WSE_Q8_0_BLOCK : 2.0;
+	const struct wse_dtype_info *t = &wse_dtypes[dtype < WSE_HW_DTYPE_COUNT ? dtype : 0];
+
+	return (double)t->block_bytes / t->block_elems;
 }
 
 /*

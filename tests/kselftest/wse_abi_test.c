@@ -35,8 +35,53 @@ TEST_F(dev, query_info)
 	EXPECT_LT(0u, info.grid_height);
 	EXPECT_EQ(WSE_MAX_STREAM, info.max_stream);
 	EXPECT_LT(info.dva_start, info.dva_end);
+	/*
+	 * wse-vm's devices are QEMU's presets, whose WSE_REG_DTYPES the qtest
+	 * identity test pins to every dtype of the contract; the old caps must
+	 * agree bit for bit with it.
+	 */
+	EXPECT_EQ((1u << WSE_HW_DTYPE_COUNT) - 1, info.dtypes);
+	EXPECT_EQ(!!(info.caps & DRM_WSE_CAP_F16), !!(info.dtypes & 1u << WSE_HW_DTYPE_F16));
+	EXPECT_EQ(!!(info.caps & DRM_WSE_CAP_BF16), !!(info.dtypes & 1u << WSE_HW_DTYPE_BF16));
+	EXPECT_EQ(!!(info.caps & DRM_WSE_CAP_Q8_0), !!(info.dtypes & 1u << WSE_HW_DTYPE_Q8_0));
+	EXPECT_EQ(0u, info.pad);
 	info.flags = 1;
 	EXPECT_EQ(-EINVAL, wse_ioctl(self->fd, DRM_IOCTL_WSE_QUERY_INFO, &info));
+}
+
+/*
+ * A caller built against ABI 1 passes the 88 bytes before dtypes: DRM copies
+ * that many in and out, so it gets the same answers and nothing past its
+ * struct is written.
+ */
+TEST_F(dev, query_info_abi1_size)
+{
+	const size_t abi1_size = offsetof(struct drm_wse_query_info, dtypes);
+	const unsigned long abi1_cmd = _IOC(_IOC_READ | _IOC_WRITE, DRM_IOCTL_BASE,
+					    DRM_COMMAND_BASE + DRM_WSE_QUERY_INFO, abi1_size);
+	struct drm_wse_query_info now = { 0 };
+	unsigned int written_past = 0;
+	union {
+		struct drm_wse_query_info info;
+		unsigned char bytes[sizeof(struct drm_wse_query_info)];
+	} old;
+
+	ASSERT_EQ(88u, abi1_size);
+	memset(&old, 0xa5, sizeof(old));
+	old.info.flags = 0;
+	ASSERT_EQ(0, wse_ioctl(self->fd, DRM_IOCTL_WSE_QUERY_INFO, &now));
+	ASSERT_EQ(0, wse_ioctl(self->fd, abi1_cmd, &old));
+	EXPECT_EQ(now.abi_version, old.info.abi_version);
+	EXPECT_EQ(now.hw_version, old.info.hw_version);
+	EXPECT_EQ(now.caps, old.info.caps);
+	EXPECT_EQ(now.sram_size, old.info.sram_size);
+	EXPECT_EQ(now.serial, old.info.serial);
+	EXPECT_EQ(now.max_bo_handles, old.info.max_bo_handles);
+	for (size_t i = abi1_size; i < sizeof(old); i++)
+		written_past += old.bytes[i] != 0xa5;
+	EXPECT_EQ(0u, written_past) TH_LOG("bytes written past the ABI 1 struct");
+	old.info.flags = 1;
+	EXPECT_EQ(-EINVAL, wse_ioctl(self->fd, abi1_cmd, &old));
 }
 
 TEST_F(dev, drm_version)

@@ -47,7 +47,11 @@ static void test_enumerate_and_info(void)
 	TAP_OK(n >= 1 && e[0].index == 0 && e[0].accel_minor >= 0 && e[0].accessible,
 	       "entry 0 is /dev/wse0 -> an accel node, accessible");
 	TAP_OK(strcmp(info.driver, "wse") == 0, "driver name is wse");
-	TAP_OK(info.abi_version >= 1, "ioctl ABI version %u", info.abi_version);
+	TAP_OK(info.abi_version >= 2, "ioctl ABI version %u", info.abi_version);
+	/* the VM's devices take every dtype (the qtest pins their register); wse.h names four */
+	TAP_OK((info.dtypes & 0xfu) == (1u << WSE_DT_F32 | 1u << WSE_DT_F16 | 1u << WSE_DT_BF16 |
+					1u << WSE_DT_Q8_0),
+	       "weight dtypes 0x%x include f32, f16, bf16, q8_0", info.dtypes);
 	TAP_OK(info.sram_size > 0 && info.grid_width > 0 && info.grid_height > 0 &&
 	       info.clock_khz > 0, "SRAM %llu bytes, grid %ux%u, clock %u kHz",
 	       (unsigned long long)info.sram_size, info.grid_width, info.grid_height,

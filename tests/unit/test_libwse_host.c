@@ -382,6 +382,16 @@ static void test_uapi_map(void)
 	       "every DRM_WSE_CAP_* becomes its WSE_FEATURE_*");
 	TAP_OK(wse__features_from_uapi(DRM_WSE_CAP_BF16 | 0x20u | 0x80000000u) == WSE_FEATURE_BF16,
 	       "cap bits the library does not know are left out");
+	/* A dtype newer than wse.h (bit 9 here) still arrives, by its number. */
+	TAP_OK(wse__dtypes_from_uapi(2, 1u << WSE_DT_F32 | 1u << WSE_DT_Q8_0 | 1u << 9, all_caps) ==
+	       (1u << WSE_DT_F32 | 1u << WSE_DT_Q8_0 | 1u << 9),
+	       "ABI 2 dtypes pass through bit for bit, unknown ones too, whatever the caps say");
+	TAP_OK(wse__dtypes_from_uapi(1, 0, DRM_WSE_CAP_BF16 | DRM_WSE_CAP_Q8_0) ==
+	       (1u << WSE_DT_F32 | 1u << WSE_DT_BF16 | 1u << WSE_DT_Q8_0) &&
+	       wse__dtypes_from_uapi(1, 0, all_caps) ==
+	       (1u << WSE_DT_F32 | 1u << WSE_DT_F16 | 1u << WSE_DT_BF16 | 1u << WSE_DT_Q8_0) &&
+	       wse__dtypes_from_uapi(1, 0, 0) == 1u << WSE_DT_F32,
+	       "an ABI 1 driver's dtypes are fp32 and those its caps name");
 	TAP_OK(wse__map_flags_to_uapi(WSE_ACCESS_READ) == DRM_WSE_MAP_READ &&
 	       wse__map_flags_to_uapi(WSE_ACCESS_WRITE | WSE_MAP_FIXED) ==
 	       (DRM_WSE_MAP_WRITE | DRM_WSE_MAP_FIXED) &&

@@ -548,7 +548,7 @@ static void test_limits_and_regions(void)
 
 	TAP_OK(wse_stream_set_limits(s, 64, 0, ~0u, 0) == -EINVAL, "a 64x0 grid is rejected");
 	TAP_OK(wse_stream_set_limits(s, 64, 64, WSE_FEATURE_F16, 0) == 0, "limits set: 64x64, f16 only");
-	TAP_OK(rejected(wse_stream_matmul(s, &mm), -EOPNOTSUPP, 0, "bf16"),
+	TAP_OK(rejected(wse_stream_matmul(s, &mm), -EOPNOTSUPP, 0, "BF16"),
 	       "bf16 weights on a device without bf16 are -EOPNOTSUPP");
 	TAP_OK(rejected(wse_stream_layer(s, &ly), -EOPNOTSUPP, 0, "fused"),
 	       "fused layer on a device without it is -EOPNOTSUPP");
