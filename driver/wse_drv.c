@@ -139,6 +139,7 @@ static int wse_ioctl_query_info(struct drm_device *drm, void *data, struct drm_f
 	args->abi_version = DRM_WSE_ABI_VERSION;
 	args->hw_version = wdev->hw_version;
 	args->caps = wse_caps_to_uapi(wdev->caps);
+	args->dtypes = wse_dtypes_to_uapi(wdev->hw_version, wdev->dtypes, wdev->caps);
 	args->sram_size = wdev->sram_size;
 	args->sram_used = wse_sram_used(wdev);
 	args->grid_width = wdev->grid_w;
@@ -153,6 +154,7 @@ static int wse_ioctl_query_info(struct drm_device *drm, void *data, struct drm_f
 	args->dva_end = WSE_DVA_END;
 	args->serial = wdev->serial;
 	args->max_bo_handles = WSE_MAX_BO_HANDLES;
+	args->pad = 0;
 	return 0;
 }
 
@@ -332,9 +334,51 @@ static void wse_show_fdinfo(struct drm_printer *p, struct drm_file *file)
 	drm_printf(p, "drm-resident-sram:\t%llu\n", sram);
 }
 
+/*
+ * DRM core's GET_UNIQUE and GET_MAGIC dereference the file's master, which
+ * an accel file never has: on 6.12 any user of the node oopses the kernel
+ * with either (found by tests/kselftest/wse_ioctl_fuzz.c). Neither means
+ * anything without a master, so they fail here, natively and in compat.
+ */
+static bool wse_core_ioctl_needs_master(unsigned int cmd)
+{
+	unsigned int nr = _IOC_NR(cmd);
+
+	return _IOC_TYPE(cmd) == DRM_IOCTL_BASE &&
+	       (nr == DRM_IOCTL_NR(DRM_IOCTL_GET_UNIQUE) ||
+		nr == DRM_IOCTL_NR(DRM_IOCTL_GET_MAGIC));
+}
+
+static long wse_unlocked_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+	if (wse_core_ioctl_needs_master(cmd))
+		return -EOPNOTSUPP;
+	return drm_ioctl(filp, cmd, arg);
+}
+
+#ifdef CONFIG_COMPAT
+static long wse_compat_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+	if (wse_core_ioctl_needs_master(cmd))
+		return -EOPNOTSUPP;
+	return drm_compat_ioctl(filp, cmd, arg);
+}
+#else
+#define wse_compat_ioctl NULL
+#endif
+
+/* DRM_ACCEL_FOPS with the two ioctl entries above. */
 static const struct file_operations wse_fops = {
 	.owner = THIS_MODULE,
-	DRM_ACCEL_FOPS,
+	.open = accel_open,
+	.release = drm_release,
+	.unlocked_ioctl = wse_unlocked_ioctl,
+	.compat_ioctl = wse_compat_ioctl,
+	.poll = drm_poll,
+	.read = drm_read,
+	.llseek = noop_llseek,
+	.mmap = drm_gem_mmap,
+	.fop_flags = FOP_UNSIGNED_OFFSET,
 	.show_fdinfo = drm_show_fdinfo,
 };
 

@@ -24,10 +24,15 @@ $(BUILD)/bin/wse-ioctl-bench: tests/kselftest/wse_ioctl_bench.c $(KSFT_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(KSFT_CFLAGS) $< -o $@ $(LDLIBS_USER)
 
+# The ioctl fuzzer needs no kselftest harness (tests/vm/25-ioctl-fuzz.sh, make fuzz-ioctl).
+$(BUILD)/tests/kselftest/wse_ioctl_fuzz: tests/kselftest/wse_ioctl_fuzz.c $(KSFT_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KSFT_CFLAGS) $< -o $@ $(LDLIBS_USER)
+
 $(KSFT_DIR)/kselftest_harness.h:
 	@echo "kselftest_harness.h is missing: run tools/vm/fetch-kernel.sh --source (tools/setup does)" >&2
 	@false
 
 $(KSFT_BINS): $(KSFT_DIR)/kselftest_harness.h
 
-ALL_TARGETS += $(BUILD)/bin/wse-ioctl-bench kselftest
+ALL_TARGETS += $(BUILD)/bin/wse-ioctl-bench kselftest $(BUILD)/tests/kselftest/wse_ioctl_fuzz
