@@ -19,12 +19,12 @@
  * worker finishes them when the command returns, and the driver polls a
  * status register (docs/hw-spec.md sections 8, 9). Only QEMU's own device reset
  * and unplug wait for the worker (qemu_cond_wait_bql, bounded by the same
- * abort checks), and never when they run on the worker itself: an MSI-X
- * message is a memory write wherever the guest aimed it, so it can reach a
- * root port's slot controls and reset or unplug this device from the
- * worker thread.
+ * abort checks), and never when they run on the worker itself.
  *
- * Every DMA goes through wse_dma_rw(), which reaches guest RAM only.
+ * Every DMA goes through wse_dma_rw(), which reaches guest RAM only, and
+ * every MSI-X message through wse_msi_trigger(), which reaches the interrupt
+ * window or RAM only: nothing the guest programs steers a device write at
+ * MMIO (registers, ECAM, a root port's slot controls, another device).
  */
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
@@ -35,6 +35,7 @@
 #include "qemu/thread.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
+#include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pcie.h"
@@ -44,6 +45,7 @@
 
 #include "wse/hw_device.h"
 #include "wse/hw_ops.h"
+#include "wse/op_rules.h"
 #include "wafer/wafer.h"
 #include "trace.h"
 
@@ -107,8 +109,11 @@ struct WseState {
 
 	struct wafer *wafer;
 	struct wafer_info info;
+	/* QEMU's MSI sender, for messages to the MSI window (wse_msi_trigger). */
+	MSITriggerFunc *msi_trigger_default;
 	uint32_t serial_number;
 	uint32_t caps;
+	uint32_t dtypes;	/* WSE_REG_DTYPES */
 
 	/* Register state, protected by the BQL. */
 	uint32_t status;
@@ -216,6 +221,34 @@ static MemTxResult wse_dma_read(WseState *s, uint64_t addr, void *buf, uint64_t 
 static MemTxResult wse_dma_write(WseState *s, uint64_t addr, const void *buf, uint64_t len)
 {
 	return wse_dma_rw(s, addr, (void *)buf, len, DMA_DIRECTION_FROM_DEVICE);
+}
+
+/* x86's MSI window: a write there is an interrupt to a local APIC. */
+#define WSE_MSI_WINDOW_BASE	0xfee00000ull
+#define WSE_MSI_WINDOW_SIZE	0x100000ull
+
+/*
+ * Replaces QEMU's message sender, a plain store to wherever the guest aimed
+ * the vector, for msix_notify() and for msix.c's resend of a pending vector
+ * when the guest unmasks it. Aimed at the MSI window, a message is an
+ * interrupt; aimed at RAM, a store like any of the device's DMA (mailboxes,
+ * as libqos uses); anything else is dropped, so that a completion on the
+ * worker can never write a register, ECAM or a root port's slot control and
+ * reset or unplug the device under its own worker.
+ */
+static void wse_msi_trigger(PCIDevice *pdev, MSIMessage msg)
+{
+	WseState *s = WSE(pdev);
+	uint32_t data = cpu_to_le32(msg.data);
+
+	if (msg.address - WSE_MSI_WINDOW_BASE < WSE_MSI_WINDOW_SIZE) {
+		s->msi_trigger_default(pdev, msg);
+		return;
+	}
+	if (wse_dma_write(s, msg.address, &data, sizeof(data)) != MEMTX_OK)
+		qemu_log_mask(LOG_GUEST_ERROR,
+			      "wse: MSI-X message to 0x%" PRIx64 " dropped: not the MSI window nor RAM\n",
+			      msg.address);
 }
 
 /* ---- events, errors, completions (BQL held) ----------------------------- */
@@ -1196,6 +1229,8 @@ static uint64_t wse_reg_read(void *opaque, hwaddr addr, unsigned size)
 		return WSE_MAX_CONTEXTS;
 	case WSE_REG_SERIAL:
 		return s->serial_number;
+	case WSE_REG_DTYPES:
+		return s->dtypes;
 	case WSE_REG_CTX_BASE_LO:
 		return (uint32_t)s->ctx_base;
 	case WSE_REG_CTX_BASE_HI:
@@ -1252,9 +1287,9 @@ static void wse_reg_write(void *opaque, hwaddr addr, uint64_t val64, unsigned si
 	uint32_t val = val64;
 
 	/*
-	 * Command DMA reaches RAM only, but an MSI-X message is a plain write
-	 * to wherever the guest pointed it, possibly these registers (ours or
-	 * another wse's). A worker must not act on a register write: refuse it.
+	 * Neither command DMA nor an MSI-X message (wse_msi_trigger) reaches
+	 * MMIO; should any other device write land here from a worker, it
+	 * must still not act on it: refuse it.
 	 */
 	if (wse_worker_of) {
 		qemu_log_mask(LOG_GUEST_ERROR, "wse: device write to registers ignored\n");
@@ -1487,6 +1522,8 @@ static void wse_realize(PCIDevice *pdev, Error **errp)
 		s->caps |= WSE_HW_CAP_Q8_0;
 	if (s->sram_window_enabled)
 		s->caps |= WSE_HW_CAP_SRAM_WINDOW;
+	/* The wafer model computes every dtype of the rulebook; the caps still gate the old three. */
+	s->dtypes = wse_dtypes_of_caps(s->caps);
 
 	pdev->config[PCI_INTERRUPT_PIN] = 0;
 	if (pcie_endpoint_cap_init(pdev, 0x80) < 0) {
@@ -1539,10 +1576,10 @@ static void wse_exit(PCIDevice *pdev)
 		qemu_cond_broadcast(&s->idle_cond);
 		if (wse_worker_of == s) {
 			/*
-			 * Unplugged by a message of the worker itself (an MSI-X
-			 * aimed at the slot controls): it cannot join itself. It
-			 * stops when it gets back to its loop and frees the rest;
-			 * the object lives until then.
+			 * Unplugged from the worker itself (no MSI-X message can
+			 * do it since wse_msi_trigger; kept for any other route):
+			 * it cannot join itself. It stops when it gets back to its
+			 * loop and frees the rest; the object lives until then.
 			 */
 			s->worker_frees = true;
 			object_ref(OBJECT(s));
@@ -1598,6 +1635,25 @@ static const VMStateDescription wse_vmstate = {
 	.unmigratable = 1,
 };
 
+/* QEMU's realize of every PCI device, which installs its MSI sender last. */
+static DeviceRealize wse_pci_qdev_realize;
+
+/* Realizes as any PCI device, then puts wse_msi_trigger() in front of QEMU's sender. */
+static void wse_qdev_realize(DeviceState *dev, Error **errp)
+{
+	PCIDevice *pdev = PCI_DEVICE(dev);
+	WseState *s = WSE(dev);
+	Error *err = NULL;
+
+	wse_pci_qdev_realize(dev, &err);
+	if (err) {
+		error_propagate(errp, err);
+		return;
+	}
+	s->msi_trigger_default = pdev->msi_trigger;
+	pdev->msi_trigger = wse_msi_trigger;
+}
+
 static void wse_class_init(ObjectClass *klass, void *data)
 {
 	DeviceClass *dc = DEVICE_CLASS(klass);
@@ -1605,6 +1661,7 @@ static void wse_class_init(ObjectClass *klass, void *data)
 
 	pc->realize = wse_realize;
 	pc->exit = wse_exit;
+	device_class_set_parent_realize(dc, wse_qdev_realize, &wse_pci_qdev_realize);
 	pc->vendor_id = WSE_PCI_VENDOR_ID;
 	pc->device_id = WSE_PCI_DEVICE_ID;
 	pc->class_id = WSE_PCI_CLASS;
