@@ -12,4 +12,20 @@ module:
 module-clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
+# wse.ko for the debug kernel (tools/vm/build-debug-kernel.sh), for
+# `tools/wse-vm --debug-kernel`: Kbuild writes objects beside the sources, so
+# this one builds from a copy of driver/ in $(BUILD)/module-debug (the module
+# is $(BUILD)/module-debug/driver/wse.ko) and leaves driver/wse.ko as it is.
+DEBUG_KDIR ?= $(eval DEBUG_KDIR := $$(shell tools/vm/build-debug-kernel.sh)/kdir)$(DEBUG_KDIR)
+MODULE_DEBUG_DIR := $(BUILD)/module-debug
+
+.PHONY: module-debug
+module-debug:
+	@mkdir -p $(MODULE_DEBUG_DIR)/driver
+	@ln -sfn $(CURDIR)/include $(MODULE_DEBUG_DIR)/include
+	@ln -sfn $(CURDIR)/uapi $(MODULE_DEBUG_DIR)/uapi
+	@cp -u Kbuild $(MODULE_DEBUG_DIR)/
+	@cp -u driver/Kbuild driver/wse_*.[ch] $(MODULE_DEBUG_DIR)/driver/
+	$(MAKE) -C $(DEBUG_KDIR) M=$(abspath $(MODULE_DEBUG_DIR)) modules
+
 ALL_TARGETS += module

@@ -5,10 +5,18 @@
 # `wse-vm --devices 2`, the large MAP test `--mem 4G`; the module reload and
 # unplug tests run last because they disturb the devices.
 #   tools/wse-vm --devices 2 --mem 4G -- /wse/tests/kselftest/run-in-vm.sh
+# With --debug-kernel (under `wse-vm --debug-kernel`) it also checks that the
+# detectors are on and fails on kmemleak's findings after the tests.
 dir=$(cd "$(dirname "$0")" && pwd)
 n=0
 failed=0
-dmesg -c > /dev/null 2>&1
+# The log of the boot and of loading wse.ko (probe) is checked with the rest.
+dmesg -c > /tmp/dmesg-boot.log 2>&1
+kmemleak=/sys/kernel/debug/kmemleak
+if [ -w $kmemleak ]; then
+	echo scan > $kmemleak
+	echo clear > $kmemleak
+fi
 # Every program's results are renumbered into one TAP stream with one plan at
 # the end (tests/run-suite checks it); each program must meet its own plan,
 # and one that dies without reporting a failure adds one.
@@ -38,6 +46,18 @@ run_tests() {
 		[ $rc -ne 0 ] && [ $bad -eq 0 ] && result 1 "- $t exited with status $rc"
 	done
 }
+if [ "${1:-}" = --debug-kernel ]; then
+	detectors=
+	grep -q 'KernelAddressSanitizer initialized' /tmp/dmesg-boot.log || detectors="$detectors KASAN"
+	grep -q 'kfence: initialized' /tmp/dmesg-boot.log || detectors="$detectors KFENCE"
+	[ -e /proc/lockdep ] || detectors="$detectors lockdep"
+	[ -w $kmemleak ] || detectors="$detectors kmemleak"
+	if [ -z "$detectors" ]; then
+		result 0 "- the debug kernel's detectors are on ($(uname -r))"
+	else
+		result 1 "- the debug kernel's detectors are on ($(uname -r)); missing:$detectors"
+	fi
+fi
 run_tests wse_abi_test wse_isolation_test wse_recovery_test wse_hostile_test
 # The ABI tests again as an unprivileged user who was given the device node
 # (as a 'render' group rule would): everything but the admin ioctls works,
@@ -56,9 +76,32 @@ else
 	result 1 "- opening a 0600 device node as nobody failed for another reason: $(cat /tmp/open.err)"
 fi
 run_tests wse_lifecycle_test
-if dmesg | grep -E "Oops|WARNING:|BUG:|general protection|KASAN|refcount_t" > /tmp/dmesg-bad.log; then
+# The debug kernel (tools/wse-vm --debug-kernel) has kmemleak: a last scan
+# (two, as kmemleak's documentation advises, so that objects in flight are
+# not reported) lists what the tests leaked; boot-time leaks were cleared.
+if [ -w $kmemleak ]; then
+	echo scan > $kmemleak
+	sleep 6
+	echo scan > $kmemleak
+	cat $kmemleak > /tmp/kmemleak.log
+	if [ -s /tmp/kmemleak.log ]; then
+		result 1 "- kmemleak: no unreferenced objects after the tests"
+		sed 's/^/# /' /tmp/kmemleak.log | head -n 200
+	else
+		result 0 "- kmemleak: no unreferenced objects after the tests"
+	fi
+fi
+# The reports of the stock kernel and of the debug kernel's detectors:
+# KASAN and KFENCE ("BUG: KASAN:", "BUG: KFENCE:"), lockdep and
+# DEBUG_ATOMIC_SLEEP ("WARNING: possible ...", "BUG: sleeping function ..."),
+# UBSAN, DEBUG_LIST, RCU stalls.
+bad='Oops|WARNING:|BUG:|general protection|KASAN|KFENCE|UBSAN|refcount_t|list_(add|del) corruption|detected stalls|kmemleak: .*suspected memory leak'
+dmesg > /tmp/dmesg-tests.log 2>&1
+if cat /tmp/dmesg-boot.log /tmp/dmesg-tests.log | grep -E "$bad" > /tmp/dmesg-bad.log; then
 	result 1 "- kernel log is clean"
-	sed 's/^/# /' /tmp/dmesg-bad.log
+	# the whole of the first report, then the matching lines of the others
+	cat /tmp/dmesg-boot.log /tmp/dmesg-tests.log | grep -E -m 1 -A 60 "$bad" | sed 's/^/# /'
+	sed 's/^/# /' /tmp/dmesg-bad.log | head -n 40
 else
 	result 0 "- kernel log is clean"
 fi

@@ -3,7 +3,9 @@
 # initramfs: busybox-static, the kernel's DRM modules (decompressed, depmod'ed),
 # the wse module when given, the project's build outputs under /wse with the
 # shared libraries they need, and tools/vm/init as /init.
-# Environment: BUILD (project build dir), WSE_VM_EXTRA (dir copied to /wse).
+# Environment: BUILD (project build dir), WSE_VM_EXTRA (dir copied to /wse),
+# WSE_VM_MODULES (the kernel's modules to pack; default the DRM ones, empty
+# for the debug kernel, which has them built in).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -46,7 +48,7 @@ add_module() {
 		add_module "$dep"
 	done
 }
-for m in drm drm_shmem_helper gpu-sched drm_exec drm_gpuvm; do
+for m in ${WSE_VM_MODULES-drm drm_shmem_helper gpu-sched drm_exec drm_gpuvm}; do
 	add_module "$m"
 done
 cp "$modsrc"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/" 2>/dev/null || true
