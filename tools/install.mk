@@ -36,7 +36,7 @@ INSTALL_BUILT := $(INSTALL_BINS) $(LIBWSE_SO) $(LIBWSE_LINKS) $(LIBWSE_A)
 # driver/, and the headers the driver shares with QEMU and userspace.
 DKMS_SOURCES := dkms.conf Kbuild driver/Kbuild \
 	$(filter-out %.mod.c,$(wildcard driver/*.c)) $(wildcard driver/*.h) \
-	include/wse/hw_device.h uapi/wse_accel.h
+	include/wse/hw_device.h include/wse/hw_ops.h uapi/wse_accel.h
 
 .PHONY: install installable install-bin install-lib install-data install-system install-dkms deb
 installable: $(INSTALL_BUILT)
