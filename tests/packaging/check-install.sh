@@ -86,4 +86,16 @@ helper=$(sed -n 's/.*PROGRAM="\([^ "]*\).*/\1/p' "$rules" 2>/dev/null | head -1)
 check $? "the udev rule runs the installed helper by its full path (${helper:-none})"
 grep -qx wse "$root/lib/modules-load.d/wse.conf"
 check $? "modules-load.d/wse.conf names wse"
+
+# The DKMS source tree alone (as the wse-dkms package ships it) builds wse.ko:
+# a header the driver includes but the tree lacks fails here, not at dkms time.
+dkms=$stage/dkms
+make -C "$top" --no-print-directory install-dkms DESTDIR="$dkms" > "$log" 2>&1 &&
+	src=$(ls -d "$dkms"/usr/src/wse-*) &&
+	kdir=$("$top/tools/vm/fetch-kernel.sh")/kdir &&
+	make -C "$kdir" M="$src" CONFIG_DEBUG_INFO_BTF_MODULES= modules >> "$log" 2>&1 &&
+	[ -f "$src/driver/wse.ko" ]
+rc=$?
+[ $rc = 0 ] || grep -E 'error|Error' "$log" | head -10 | sed 's/^/# /'
+check $rc "the installed DKMS source tree builds wse.ko against the 6.12 headers"
 finish
