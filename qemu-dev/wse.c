@@ -613,8 +613,6 @@ static uint32_t wse_exec_copy(WseState *s, WseCmd *c, void *rec,
 	uint32_t st;
 	void *p;
 
-	if (!bytes)
-		return WSE_HW_STATUS_OK;
 	st = wse_translate(c, src, bytes, WSE_HW_MAP_READ, &ms);
 	if (!st)
 		st = wse_translate(c, dst, bytes, WSE_HW_MAP_WRITE, &md);
